@@ -1,0 +1,111 @@
+use super::{LimitArgs, UsageError, parse_params};
+use crate::engine::Engine;
+use crate::exec::{ExecRequest, exec};
+use crate::step::{Column, Rule};
+use crate::steplog::StderrObserver;
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecArgs {
+    /// The module: a WebAssembly component file (.wasm)
+    module: PathBuf,
+    /// Dataset collection folder, mounted read-only at /collection
+    #[arg(long, value_name = "DIR")]
+    collection: PathBuf,
+    /// Output folder (new or empty); receives /output only if the step succeeds
+    #[arg(long, value_name = "DIR")]
+    output: PathBuf,
+    /// Previous step's output, mounted read-only at /input
+    #[arg(long, value_name = "DIR")]
+    input: Option<PathBuf>,
+    /// Fitted-state folder, mounted at /meta (written when fitting, read-only with --no-fit)
+    #[arg(long, value_name = "DIR")]
+    meta: Option<PathBuf>,
+    /// Tell the module not to fit (do-fit = false): it reuses the state in --meta
+    #[arg(long)]
+    no_fit: bool,
+    /// Rule parameters, a JSON object
+    #[arg(long, value_name = "JSON")]
+    params: Option<String>,
+    /// Rule number reported to the module
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    rule_no: u32,
+    /// Source column as NAME:TYPE (repeatable); default dataset:file
+    #[arg(long = "column", value_name = "NAME:TYPE")]
+    columns: Vec<String>,
+    /// Replace the contents of a non-empty output folder when the step succeeds
+    #[arg(long)]
+    replace: bool,
+    /// Print one JSON object with the outcome to stdout
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+impl ExecArgs {
+    fn request(&self) -> anyhow::Result<ExecRequest> {
+        let mut rule = Rule {
+            rule_no: self.rule_no,
+            params: parse_params(self.params.as_deref())?,
+            ..Rule::default()
+        };
+        if !self.columns.is_empty() {
+            rule.source_columns = self
+                .columns
+                .iter()
+                .map(|c| match c.split_once(':') {
+                    Some((name, ty)) if !name.is_empty() && !ty.is_empty() => Ok(Column {
+                        name: name.into(),
+                        data_type: ty.into(),
+                    }),
+                    _ => Err(anyhow::anyhow!(
+                        "--column must look like NAME:TYPE (e.g. dataset:file), got {c:?}"
+                    )),
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
+        if self.no_fit && self.meta.is_none() {
+            anyhow::bail!("--no-fit needs --meta DIR: the fitted state the module should reuse");
+        }
+        Ok(ExecRequest {
+            module: self.module.clone(),
+            collection: self.collection.clone(),
+            output: self.output.clone(),
+            input: self.input.clone(),
+            meta: self.meta.clone(),
+            rule,
+            do_fit: !self.no_fit,
+            limits: self.limits.limits()?,
+            replace: self.replace,
+        })
+    }
+
+    pub(crate) async fn run(self) -> anyhow::Result<u8> {
+        let request = self.request().map_err(UsageError)?;
+        let engine = Engine::new()?;
+        let cancel = CancellationToken::new();
+        let on_ctrl_c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_ctrl_c.cancel();
+            }
+        });
+        let report = exec(&engine, request, Arc::new(StderrObserver), cancel).await;
+        if self.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else if let Some(e) = &report.error {
+            eprintln!("error ({}): {}", e.kind, e.message);
+        } else if let Some(out) = &report.output {
+            eprintln!(
+                "completed in {} ms: output in {}",
+                report.usage.wall_ms,
+                out.display()
+            );
+        }
+        Ok(report.exit_code())
+    }
+}

@@ -1,0 +1,127 @@
+//! The `premod` command line. Each verb lives in its own file with a clap struct and `run`.
+
+mod exec;
+mod transform;
+
+use crate::limits::{Limits, mib};
+use clap::{Args, Parser, Subcommand};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "premod",
+    version,
+    about = "Run dataset preprocessing modules as sandboxed WebAssembly components",
+    long_about = None,
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a module's process-for-train once, exactly as production does
+    Exec(exec::ExecArgs),
+    /// Run a module's transform on JSON batches read from stdin, one per line
+    Transform(transform::TransformArgs),
+}
+
+/// Limits shared by every command that runs a module.
+#[derive(Debug, Args)]
+pub(crate) struct LimitArgs {
+    /// Wall-time limit for the step, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().timeout.as_secs_f64())]
+    timeout: f64,
+    /// Memory limit for the whole instance, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_mib())]
+    memory: u64,
+    /// Bytes the module may write to /output and /meta, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().max_output_bytes / mib(1))]
+    max_output: u64,
+    /// Files and directories the module may create
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_output_files)]
+    max_files: u64,
+    /// Bytes of module log kept before it is truncated, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().max_log_bytes / mib(1))]
+    max_log: u64,
+}
+
+impl LimitArgs {
+    pub(crate) fn limits(&self) -> anyhow::Result<Limits> {
+        let timeout = Duration::try_from_secs_f64(self.timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--timeout must be a positive number of seconds, got {}",
+                    self.timeout
+                )
+            })?;
+        Ok(Limits {
+            memory_bytes: mib(self.memory),
+            timeout,
+            max_output_bytes: mib(self.max_output),
+            max_output_files: self.max_files,
+            max_log_bytes: mib(self.max_log),
+        })
+    }
+}
+
+/// Parses `--params` text into a JSON object, with an error that shows the expected shape.
+pub(crate) fn parse_params(
+    text: Option<&str>,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let Some(text) = text else {
+        return Ok(Default::default());
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(other) => anyhow::bail!(
+            "--params must be a JSON object such as '{{\"max_entries\": 50000}}', got {other}"
+        ),
+        Err(e) => anyhow::bail!(
+            "--params is not valid JSON ({e}); pass an object such as '{{\"max_entries\": 50000}}'"
+        ),
+    }
+}
+
+/// A usage error: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct UsageError(#[from] pub anyhow::Error);
+
+/// Parses the arguments and runs the command. Returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("premod")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Exec(args) => args.run().await,
+            Command::Transform(args) => args.run().await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let code = if e.downcast_ref::<UsageError>().is_some() {
+                2
+            } else {
+                1
+            };
+            ExitCode::from(code)
+        }
+    }
+}

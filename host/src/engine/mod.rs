@@ -1,0 +1,666 @@
+//! The engine: the only part of premod that touches wasmtime.
+//!
+//! [`Engine::load`] checks and compiles a component into a [`Module`]; [`Engine::run_train`]
+//! runs its `process-for-train` once in a fresh store and instance with the sandbox of
+//! [`Mounts`] and the [`Limits`]; [`Engine::start_service`] instantiates it once for
+//! `init-svc`, and [`Service::transform`] then runs batches against that instance.
+//!
+//! Enforcement, in one place:
+//! - memory: [`limiter::InstanceLimiter`] sums every memory and table of the instance;
+//! - time: an epoch tick every [`TICK`] lets a CPU-bound guest be interrupted at its deadline
+//!   or when cancelled, and the call itself races a timer, so a guest blocked inside a WASI
+//!   call (sleep, poll) is dropped too;
+//! - output: [`fs`] charges an [`quota::OutputQuota`] before any byte or entry is written;
+//! - logs: [`logger::ModuleLog`] bounds `host.log` and captured stdout/stderr.
+
+mod bindings;
+mod check;
+mod fs;
+mod limiter;
+mod logger;
+mod quota;
+
+pub use check::{API_VERSION, ModuleApi};
+
+use crate::error::{ErrorKind, StepError};
+use crate::limits::Limits;
+use crate::step::{Batch, Mounts, Rule, Summary, Usage};
+use crate::steplog::{Level, Source, StepObserver};
+use bindings::exports::premod::premodule::{serve, train};
+use bindings::premod::premodule::{host, types};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// How often the epoch advances: the granularity of timeouts and cancellation for a
+/// CPU-bound guest.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// A wasmtime engine configured for premodules, with the linker that grants their imports.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: Linker<StepState>,
+    /// Components compiled by this engine, by digest: a module loaded twice compiles once.
+    compiled: Mutex<HashMap<String, Component>>,
+    _ticker: EpochTicker,
+}
+
+/// A checked, compiled premodule, ready to instantiate any number of times.
+pub struct Module {
+    digest: String,
+    size: u64,
+    pre: InstancePre<StepState>,
+    train: Option<train::GuestIndices>,
+    serve: Option<serve::GuestIndices>,
+    api: ModuleApi,
+    compile_time: Duration,
+}
+
+impl Module {
+    /// What the module exports and imports, and the API version it was built against.
+    pub fn api(&self) -> &ModuleApi {
+        &self.api
+    }
+
+    /// `sha256:<hex>` of the component's bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Size of the component in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// How long compiling the component took (zero when it was already compiled).
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
+    }
+}
+
+/// One run of `process-for-train`.
+pub struct TrainJob {
+    pub mounts: Mounts,
+    pub rule: Rule,
+    pub do_fit: bool,
+    pub limits: Limits,
+    /// Cancelling it stops the step (reported as [`ErrorKind::Stopped`]).
+    pub cancel: CancellationToken,
+}
+
+/// How a step ended, and what it used either way.
+#[derive(Clone, Debug)]
+pub struct StepOutcome {
+    pub result: Result<Summary, StepError>,
+    pub usage: Usage,
+}
+
+/// Per-store state: WASI, the resource table, and the step's limits and log.
+pub(crate) struct StepState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: limiter::InstanceLimiter,
+    quota: Arc<quota::OutputQuota>,
+    log: Arc<logger::ModuleLog>,
+    deadline: Instant,
+    timeout: Duration,
+    cancel: CancellationToken,
+}
+
+impl WasiView for StepState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime_wasi_io::IoView for StepState {
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+impl types::Host for StepState {}
+
+impl host::Host for StepState {
+    fn log(&mut self, level: types::Level, message: String) {
+        let level = match level {
+            types::Level::Trace => Level::Trace,
+            types::Level::Debug => Level::Debug,
+            types::Level::Info => Level::Info,
+            types::Level::Warn => Level::Warn,
+            types::Level::Error => Level::Error,
+        };
+        self.log.log(level, Source::Module, &message);
+    }
+
+    fn progress(&mut self, done: u64, total: u64) {
+        self.log.observer().progress(done, total);
+    }
+}
+
+/// Why the host interrupted a guest.
+#[derive(Debug, thiserror::Error)]
+enum Interrupted {
+    #[error(
+        "the module ran past the time limit of {0:?}; raise it with --timeout if the dataset \
+         needs longer"
+    )]
+    Timeout(Duration),
+    #[error("the step was stopped on request")]
+    Stopped,
+}
+
+fn quota_fs(state: &mut StepState) -> fs::QuotaFs<'_> {
+    fs::QuotaFs {
+        inner: wasmtime_wasi::filesystem::WasiFilesystemCtxView {
+            ctx: state.wasi.filesystem(),
+            table: &mut state.table,
+        },
+        quota: &state.quota,
+    }
+}
+
+impl Engine {
+    /// Creates an engine with epoch interruption and the premodule linker.
+    pub fn new() -> anyhow::Result<Engine> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = wasmtime::Engine::new(&config)?;
+        let linker = Self::linker(&engine)?;
+        let ticker = EpochTicker::start(engine.clone());
+        Ok(Engine {
+            engine,
+            linker,
+            compiled: Mutex::new(HashMap::new()),
+            _ticker: ticker,
+        })
+    }
+
+    /// The imports premod grants, and nothing else: WASI io, clocks, random, filesystem (with
+    /// the output quota), cli stdio/exit/environment (empty), and `premod:premodule/host`.
+    fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<StepState>> {
+        use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+        use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+        use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+        use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
+        use wasmtime_wasi::random::WasiRandom;
+
+        let mut linker = Linker::<StepState>::new(engine);
+        let l = &mut linker;
+        wasmtime_wasi_io::add_to_linker_async(l)?;
+        clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, |s| s.clocks())?;
+        clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, |s| s.clocks())?;
+        random::random::add_to_linker::<_, WasiRandom>(l, |s| s.wasi.random())?;
+        random::insecure::add_to_linker::<_, WasiRandom>(l, |s| s.wasi.random())?;
+        random::insecure_seed::add_to_linker::<_, WasiRandom>(l, |s| s.wasi.random())?;
+        filesystem::preopens::add_to_linker::<_, WasiFilesystem>(l, |s| s.filesystem())?;
+        filesystem::types::add_to_linker::<_, fs::QuotaFsData>(l, quota_fs)?;
+        cli::exit::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        cli::environment::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        cli::stdin::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        cli::stdout::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        cli::stderr::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        cli::terminal_input::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        cli::terminal_output::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        bindings::Premodule::add_to_linker::<_, HasSelf<StepState>>(l, |s| s)?;
+        Ok(linker)
+    }
+
+    /// Reads, checks and compiles a module file.
+    pub fn load_file(&self, path: &Path) -> Result<Module, StepError> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            StepError::invalid_input(format!("cannot read module file {}: {e}", path.display()))
+        })?;
+        self.load(&bytes)
+    }
+
+    /// Checks and compiles a module: every way the bytes can be wrong is an
+    /// [`ErrorKind::InvalidModule`] that says what is wrong and how to fix it.
+    pub fn load(&self, bytes: &[u8]) -> Result<Module, StepError> {
+        check::sniff(bytes)?;
+        let digest = crate::digest::sha256(bytes);
+        let cached = self.cache().get(&digest).cloned();
+        let started = Instant::now();
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                let c = Component::new(&self.engine, bytes).map_err(|e| {
+                    StepError::invalid_module(format!("the component does not validate: {e:#}"))
+                })?;
+                self.cache().insert(digest.clone(), c.clone());
+                c
+            }
+        };
+        let compile_time = started.elapsed();
+        let ty = component.component_type();
+        let exports = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let imports = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let api = check::inspect(exports, imports)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            StepError::invalid_module(format!(
+                "the module's imports do not match what premod provides: {e:#}"
+            ))
+        })?;
+        let mismatch = |iface: &str, e: wasmtime::Error| {
+            StepError::invalid_module(format!(
+                "the module's premod:premodule/{iface} export does not match the interface of \
+                 premod:premodule@{API_VERSION}: {e:#}; rebuild it against wit/ of this premod"
+            ))
+        };
+        let train = match api.has_train {
+            true => Some(train::GuestIndices::new(&pre).map_err(|e| mismatch("train", e))?),
+            false => None,
+        };
+        let serve = match api.has_serve {
+            true => Some(serve::GuestIndices::new(&pre).map_err(|e| mismatch("serve", e))?),
+            false => None,
+        };
+        Ok(Module {
+            digest,
+            size: bytes.len() as u64,
+            pre,
+            train,
+            serve,
+            api,
+            compile_time,
+        })
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
+        self.compiled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A store with the sandbox: the given mounts, no environment, no arguments, captured
+    /// stdio, and the step's limits.
+    fn store(
+        &self,
+        mounts: &Mounts,
+        limits: &Limits,
+        cancel: CancellationToken,
+        observer: Arc<dyn StepObserver>,
+        collection_and_output: bool,
+    ) -> Result<Store<StepState>, StepError> {
+        let log = Arc::new(logger::ModuleLog::new(observer, limits.max_log_bytes));
+        let mut wasi = WasiCtxBuilder::new();
+        // File I/O runs on the calling thread instead of hopping to a blocking pool for every
+        // call; the call itself still races the step's timer.
+        wasi.allow_blocking_current_thread(true);
+        wasi.stdout(logger::CapturedStdio {
+            log: Arc::clone(&log),
+            source: Source::Stdout,
+        });
+        wasi.stderr(logger::CapturedStdio {
+            log: Arc::clone(&log),
+            source: Source::Stderr,
+        });
+        let mut mount = |host: &Path, guest: &str, perms: FsPerms| {
+            wasi.preopened_dir(host, guest, perms)
+                .map(|_| ())
+                .map_err(|e| {
+                    StepError::invalid_input(format!(
+                        "cannot mount {} at {guest}: {e:#}",
+                        host.display()
+                    ))
+                })
+        };
+        if collection_and_output {
+            mount(&mounts.collection, "/collection", FsPerms::ReadOnly)?;
+            if let Some(input) = &mounts.input {
+                mount(input, "/input", FsPerms::ReadOnly)?;
+            }
+            mount(&mounts.output, "/output", FsPerms::ReadWrite)?;
+        }
+        if let Some(meta) = &mounts.meta {
+            let perms = match meta.writable {
+                true => FsPerms::ReadWrite,
+                false => FsPerms::ReadOnly,
+            };
+            mount(&meta.path, "/meta", perms)?;
+        }
+        let state = StepState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: limiter::InstanceLimiter::new(limits.memory_bytes),
+            quota: Arc::new(quota::OutputQuota::new(
+                limits.max_output_bytes,
+                limits.max_output_files,
+            )),
+            log,
+            deadline: Instant::now() + limits.timeout,
+            timeout: limits.timeout,
+            cancel,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            let state = ctx.data();
+            if state.cancel.is_cancelled() {
+                return Err(Interrupted::Stopped.into());
+            }
+            if Instant::now() >= state.deadline {
+                return Err(Interrupted::Timeout(state.timeout).into());
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        Ok(store)
+    }
+
+    /// Runs `process-for-train` once, in a fresh instance.
+    pub async fn run_train(
+        &self,
+        module: &Module,
+        job: TrainJob,
+        observer: Arc<dyn StepObserver>,
+    ) -> StepOutcome {
+        let started = Instant::now();
+        let Some(train) = &module.train else {
+            return StepOutcome {
+                result: Err(missing_export(&module.api, "train")),
+                usage: Usage::default(),
+            };
+        };
+        let mut store =
+            match self.store(&job.mounts, &job.limits, job.cancel.clone(), observer, true) {
+                Ok(store) => store,
+                Err(e) => {
+                    return StepOutcome {
+                        result: Err(e),
+                        usage: Usage::default(),
+                    };
+                }
+            };
+        let ctx = types::TrainContext {
+            paths: types::Paths {
+                collection: "/collection".into(),
+                input: job.mounts.input.as_ref().map(|_| "/input".into()),
+                output: "/output".into(),
+                meta: job.mounts.meta.as_ref().map(|_| "/meta".into()),
+            },
+            rule: wit_rule(&job.rule),
+            do_fit: job.do_fit,
+        };
+        let deadline = store.data().deadline;
+        let result = guarded(deadline, &job.cancel, job.limits.timeout, async {
+            let instance = module.pre.instantiate_async(&mut store).await?;
+            let guest = train.load(&mut store, &instance)?;
+            guest.call_process_for_train(&mut store, &ctx).await
+        })
+        .await;
+        let result = match result {
+            Ok(Ok(s)) => Ok(Summary {
+                total: s.total,
+                success: s.success,
+                error: s.error,
+                message: s.message,
+            }),
+            Ok(Err(e)) => Err(module_error(e)),
+            Err(e) => Err(classify(e)),
+        };
+        let usage = usage(&store, started);
+        StepOutcome { result, usage }
+    }
+
+    /// Instantiates the module for serving and calls `init-svc` once. `/meta` is mounted
+    /// read-only; nothing else is.
+    pub async fn start_service(
+        &self,
+        module: &Module,
+        meta: Option<&Path>,
+        rule: Rule,
+        limits: Limits,
+        observer: Arc<dyn StepObserver>,
+    ) -> Result<Service, StepError> {
+        let Some(serve) = &module.serve else {
+            return Err(missing_export(&module.api, "serve"));
+        };
+        let mounts = Mounts {
+            collection: Default::default(),
+            input: None,
+            output: Default::default(),
+            meta: meta.map(|p| crate::step::MetaMount {
+                path: p.to_path_buf(),
+                writable: false,
+            }),
+        };
+        let cancel = CancellationToken::new();
+        let mut store = self.store(&mounts, &limits, cancel.clone(), observer, false)?;
+        let ctx = types::ServeContext {
+            meta: "/meta".into(),
+            rule: wit_rule(&rule),
+        };
+        let deadline = store.data().deadline;
+        let result = guarded(deadline, &cancel, limits.timeout, async {
+            let instance = module.pre.instantiate_async(&mut store).await?;
+            let guest = serve.load(&mut store, &instance)?;
+            let r = guest.call_init_svc(&mut store, &ctx).await?;
+            Ok(r.map(|()| guest))
+        })
+        .await;
+        match result {
+            Ok(Ok(guest)) => Ok(Service {
+                store,
+                guest,
+                limits,
+                cancel,
+                failed: None,
+            }),
+            Ok(Err(e)) => Err(module_error(e)),
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
+/// A module instance kept for inference: `init-svc` ran once, `transform` runs per batch.
+pub struct Service {
+    store: Store<StepState>,
+    guest: serve::Guest,
+    limits: Limits,
+    cancel: CancellationToken,
+    failed: Option<StepError>,
+}
+
+impl Service {
+    /// Transforms one batch. The call has the service's time limit; after a trap or limit
+    /// breach the instance is not reused and every later call reports that failure.
+    pub async fn transform(&mut self, batch: Batch, batch_id: u64) -> Result<Batch, StepError> {
+        if let Some(e) = &self.failed {
+            return Err(StepError::new(
+                e.kind,
+                format!(
+                    "this service instance failed earlier and cannot be reused: {}",
+                    e.message
+                ),
+            ));
+        }
+        let deadline = Instant::now() + self.limits.timeout;
+        self.store.data_mut().deadline = deadline;
+        self.store.set_epoch_deadline(1);
+        let input = types::Batch {
+            content_type: batch.content_type,
+            data: batch.data,
+        };
+        let store = &mut self.store;
+        let guest = &self.guest;
+        let result = guarded(deadline, &self.cancel, self.limits.timeout, async {
+            guest.call_transform(store, &input, batch_id).await
+        })
+        .await;
+        match result {
+            Ok(Ok(b)) => Ok(Batch {
+                content_type: b.content_type,
+                data: b.data,
+            }),
+            Ok(Err(e)) => Err(module_error(e)),
+            Err(e) => {
+                let e = classify(e);
+                self.failed = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Resources used so far by this instance.
+    pub fn usage(&self) -> Usage {
+        usage(&self.store, Instant::now())
+    }
+}
+
+/// Runs a guest call against the deadline and the cancel token. A CPU-bound guest is stopped
+/// by the epoch callback; one blocked inside a host call is dropped here.
+async fn guarded<R>(
+    deadline: Instant,
+    cancel: &CancellationToken,
+    timeout: Duration,
+    call: impl Future<Output = wasmtime::Result<R>>,
+) -> wasmtime::Result<R> {
+    tokio::select! {
+        r = call => r,
+        _ = tokio::time::sleep_until(deadline.into()) => Err(Interrupted::Timeout(timeout).into()),
+        _ = cancel.cancelled() => Err(Interrupted::Stopped.into()),
+    }
+}
+
+fn wit_rule(rule: &Rule) -> types::Rule {
+    types::Rule {
+        rule_no: rule.rule_no,
+        source_columns: rule
+            .source_columns
+            .iter()
+            .map(|c| types::Column {
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+            })
+            .collect(),
+        params: serde_json::Value::Object(rule.params.clone()).to_string(),
+    }
+}
+
+fn usage(store: &Store<StepState>, started: Instant) -> Usage {
+    let state = store.data();
+    let log = state.log.usage();
+    Usage {
+        wall_ms: started.elapsed().as_millis() as u64,
+        peak_memory_bytes: state.limiter.peak(),
+        output_bytes: state.quota.bytes(),
+        output_files: state.quota.files(),
+        log_bytes: log.bytes,
+        log_lines_dropped: log.dropped_lines,
+    }
+}
+
+fn missing_export(api: &ModuleApi, iface: &str) -> StepError {
+    StepError::invalid_module(format!(
+        "the module does not export premod:premodule/{iface}@{API_VERSION} (it exports {}); \
+         implement the whole `premodule` world",
+        api.exports.join(", ")
+    ))
+}
+
+fn module_error(e: types::Error) -> StepError {
+    let (variant, text) = match e {
+        types::Error::InvalidParams(t) => ("invalid-params", t),
+        types::Error::InvalidData(t) => ("invalid-data", t),
+        types::Error::Io(t) => ("io", t),
+        types::Error::Unsupported(t) => ("unsupported", t),
+        types::Error::Other(t) => ("other", t),
+    };
+    StepError::new(ErrorKind::ModuleError, format!("{variant}: {text}"))
+}
+
+/// Turns a trap or host error from a guest call into the step's error.
+fn classify(e: wasmtime::Error) -> StepError {
+    tracing::debug!(error = format!("{e:?}"), "guest call failed");
+    if let Some(q) = e.downcast_ref::<quota::OutputLimitExceeded>() {
+        return StepError::new(ErrorKind::OutputLimit, q.to_string());
+    }
+    if let Some(m) = e.downcast_ref::<limiter::MemoryLimitExceeded>() {
+        return StepError::new(ErrorKind::MemoryLimit, m.to_string());
+    }
+    if let Some(i) = e.downcast_ref::<Interrupted>() {
+        let kind = match i {
+            Interrupted::Timeout(_) => ErrorKind::Timeout,
+            Interrupted::Stopped => ErrorKind::Stopped,
+        };
+        return StepError::new(kind, i.to_string());
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return StepError::new(
+            ErrorKind::Trap,
+            format!(
+                "the module called exit({}) instead of returning a result; return an error \
+                 variant to fail the step",
+                exit.0
+            ),
+        );
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        let what = match trap {
+            Trap::StackOverflow => {
+                "stack overflow: the module recursed too deeply (unbounded recursion?)".to_string()
+            }
+            Trap::UnreachableCodeReached => "the module executed `unreachable`: a panic or abort \
+                 in the module (its stderr, in the log, usually says why)"
+                .to_string(),
+            Trap::MemoryOutOfBounds => "out-of-bounds memory access in the module".to_string(),
+            other => format!("the module trapped: {other}"),
+        };
+        return StepError::new(ErrorKind::Trap, what);
+    }
+    StepError::new(ErrorKind::Trap, format!("the module failed: {e:#}"))
+}
+
+/// Advances the engine's epoch every [`TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: wasmtime::Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("premod-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawn the epoch thread");
+        EpochTicker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The `premod` binary: output format, exit codes, the seed's log lines.

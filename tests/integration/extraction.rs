@@ -1,0 +1,1 @@
+//! The first-party image_classification module on real and hostile archives.

@@ -1,0 +1,7 @@
+//! premod's integration tests: real components (built by `tests/artifacts`) in the real host.
+
+mod cli;
+mod extraction;
+mod sandbox;
+mod support;
+mod validation;
