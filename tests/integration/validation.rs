@@ -76,10 +76,37 @@ async fn a_missing_export_is_named_when_running() {
     assert!(!sb.output().exists());
 }
 
+#[tokio::test]
+async fn sockets_load_but_every_connection_is_denied() {
+    // Python modules always import wasi:sockets, so the imports link; using them fails.
+    let sb = Sandbox::new();
+    let run = run(sb.request(artifacts::NETWORKED, json!({}), test_limits())).await;
+    assert_eq!(run.error_kind(), Some("module-error"), "{:?}", run.report);
+    let msg = run.error_message().to_lowercase();
+    assert!(
+        msg.contains("denied") || msg.contains("permission") || msg.contains("not permitted"),
+        "{msg}"
+    );
+    assert_host_still_works().await;
+}
+
 #[test]
-fn network_imports_are_not_granted() {
-    let e = load_file_err(artifacts::NETWORKED);
-    assert!(e.message.contains("wasi:sockets/"), "{e}");
+fn http_imports_are_not_granted() {
+    let wat = r#"
+        (component
+          (import "wasi:http/outgoing-handler@0.2.6" (instance))
+          (core module $m (func (export "f")))
+          (core instance $i (instantiate $m))
+          (func $f (canon lift (core func $i "f")))
+          (instance $train (export "process-for-train" (func $f)))
+          (export "premod:premodule/train@1.0.0" (instance $train))
+        )
+    "#;
+    let e = load_err(wat.as_bytes());
+    assert!(
+        e.message.contains("wasi:http/outgoing-handler@0.2.6"),
+        "{e}"
+    );
     assert!(e.message.contains("no network access"), "{e}");
 }
 

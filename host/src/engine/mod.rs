@@ -188,13 +188,15 @@ impl Engine {
     }
 
     /// The imports premod grants, and nothing else: WASI io, clocks, random, filesystem (with
-    /// the output quota), cli stdio/exit/environment (empty), and `premod:premodule/host`.
+    /// the output quota), cli stdio/exit/environment (empty), sockets (every use denied),
+    /// and `premod:premodule/host`.
     fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<StepState>> {
         use wasmtime_wasi::cli::{WasiCli, WasiCliView};
         use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
         use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
-        use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
+        use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets};
         use wasmtime_wasi::random::WasiRandom;
+        use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
 
         let mut linker = Linker::<StepState>::new(engine);
         let l = &mut linker;
@@ -216,6 +218,18 @@ impl Engine {
         cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
         cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
         cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, |s| s.cli())?;
+        // Sockets are linked because every componentize-py module imports them (CPython
+        // builds its socket module in), but the store's WASI context denies every use:
+        // no TCP, no UDP, no name lookups, no address passes the check. wasi:http is not
+        // linked at all, and `check` rejects modules that import it.
+        let options = Default::default();
+        sockets::network::add_to_linker::<_, WasiSockets>(l, &options, |s| s.sockets())?;
+        sockets::instance_network::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
+        sockets::tcp::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
+        sockets::tcp_create_socket::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
+        sockets::udp::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
+        sockets::udp_create_socket::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
+        sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
         bindings::Premodule::add_to_linker::<_, HasSelf<StepState>>(l, |s| s)?;
         Ok(linker)
     }
@@ -305,6 +319,10 @@ impl Engine {
         // File I/O runs on the calling thread instead of hopping to a blocking pool for every
         // call; the call itself still races the step's timer.
         wasi.allow_blocking_current_thread(true);
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
         wasi.stdout(logger::CapturedStdio {
             log: Arc::clone(&log),
             source: Source::Stdout,
