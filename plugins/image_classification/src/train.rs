@@ -1,0 +1,329 @@
+//! `process-for-train` without the bindings: the platform's reference flow and its log.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use crate::extract::{self, ExtractError, Options};
+use crate::names::py_list_repr;
+use crate::params::Params;
+
+/// The host functions the flow uses (`host.log` at level info, `host.progress`).
+pub trait Host {
+    /// One log line.
+    fn log(&mut self, line: &str);
+    /// Progress: `done` of `total` entries.
+    fn progress(&mut self, done: u64, total: u64);
+}
+
+/// Mirrors the WIT `summary` record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// Archives considered.
+    pub total: u64,
+    /// Archives extracted.
+    pub success: u64,
+    /// Archives that failed without failing the step (always 0).
+    pub error: u64,
+    /// One line for the user.
+    pub message: Option<String>,
+}
+
+/// Mirrors the WIT `error` variants this module returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrainError {
+    /// `error::invalid-params`
+    InvalidParams(String),
+    /// `error::invalid-data`
+    InvalidData(String),
+    /// `error::io`
+    Io(String),
+}
+
+impl From<ExtractError> for TrainError {
+    fn from(e: ExtractError) -> Self {
+        match e {
+            ExtractError::InvalidData(m) => TrainError::InvalidData(m),
+            ExtractError::Io(m) => TrainError::Io(m),
+        }
+    }
+}
+
+const LOG_PREFIX: &str = "[hunmin log]";
+
+/// Unzips `<collection>/<archive>` into `output`, logging exactly what the platform's
+/// reference module logs.
+pub fn process_for_train(
+    collection: &str,
+    output: &str,
+    params: &str,
+    host: &mut dyn Host,
+) -> Result<Summary, TrainError> {
+    let params = Params::parse(params).map_err(TrainError::InvalidParams)?;
+
+    host.log(&format!(
+        "{LOG_PREFIX}  the start line of the function [exec_process]"
+    ));
+    host.log(&format!("{LOG_PREFIX} pm.source_path : {collection}"));
+    let listing = list_dir(collection)?;
+    host.log(&format!(
+        "{LOG_PREFIX} Files and directories in {collection} :"
+    ));
+    host.log(&format!(
+        "{LOG_PREFIX} dir_list : {}",
+        py_list_repr(&listing)
+    ));
+
+    let archive = Path::new(collection).join(&params.archive);
+    match fs::metadata(&archive) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            return Err(TrainError::InvalidData(format!(
+                "{} is not a file; set the `archive` param to the ZIP file to extract \
+                 ({collection} holds {})",
+                archive.display(),
+                py_list_repr(&listing)
+            )));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(TrainError::InvalidData(format!(
+                "expected the archive {} but it does not exist; {collection} holds {} \
+                 (set the `archive` param to pick another file)",
+                archive.display(),
+                py_list_repr(&listing)
+            )));
+        }
+        Err(e) => {
+            return Err(TrainError::Io(format!(
+                "cannot inspect {}: {e}",
+                archive.display()
+            )));
+        }
+    }
+
+    let opts = Options {
+        max_total_bytes: params.max_total_bytes,
+        max_entries: params.max_entries,
+        name_encoding: params.name_encoding,
+    };
+    let stats = extract::extract(&archive, Path::new(output), &opts, &mut |done, total| {
+        host.progress(done, total)
+    })?;
+
+    let listing = list_dir(output)?;
+    host.log(&format!("{LOG_PREFIX} Files and directories in {output} :"));
+    host.log(&format!(
+        "{LOG_PREFIX} dir_list : {}",
+        py_list_repr(&listing)
+    ));
+    host.log(&format!(
+        "{LOG_PREFIX}  the finish line of the function [exec_process]"
+    ));
+    host.log(&format!(
+        "{LOG_PREFIX} the end line of the function [process_for_train]"
+    ));
+
+    Ok(Summary {
+        total: 1,
+        success: 1,
+        error: 0,
+        message: Some(format!(
+            "extracted {} file{} ({}) from {}",
+            stats.files,
+            if stats.files == 1 { "" } else { "s" },
+            human_bytes(stats.bytes),
+            params.archive
+        )),
+    })
+}
+
+/// Sorted names in `dir`, like Python's `sorted(os.listdir(dir))`.
+fn list_dir(dir: &str) -> Result<Vec<String>, TrainError> {
+    let read = |e: io::Error| TrainError::Io(format!("cannot list {dir}: {e}"));
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(read)? {
+        names.push(
+            entry
+                .map_err(read)?
+                .file_name()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    names.sort_unstable();
+    Ok(names)
+}
+
+/// Decimal units with one decimal, e.g. `95.1 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if n < 1000 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::PathBuf;
+
+    use zipcraft::{Entry, ZipBuilder};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Recorder {
+        lines: Vec<String>,
+        progress: Vec<(u64, u64)>,
+    }
+
+    impl Host for Recorder {
+        fn log(&mut self, line: &str) {
+            self.lines.push(line.to_string());
+        }
+        fn progress(&mut self, done: u64, total: u64) {
+            self.progress.push((done, total));
+        }
+    }
+
+    /// `collection/` holding `files`, and an empty `output/`; removed on drop.
+    struct Step {
+        root: PathBuf,
+    }
+
+    impl Step {
+        fn new(tag: &str, files: &[(&str, Vec<u8>)]) -> Step {
+            let root =
+                std::env::temp_dir().join(format!("premod-ic-train-{}-{tag}", std::process::id()));
+            let _ = fs::remove_dir_all(&root);
+            fs::create_dir_all(root.join("collection")).unwrap();
+            fs::create_dir_all(root.join("output")).unwrap();
+            for (name, data) in files {
+                fs::write(root.join("collection").join(name), data).unwrap();
+            }
+            Step { root }
+        }
+
+        fn dir(&self, name: &str) -> String {
+            self.root.join(name).to_string_lossy().into_owned()
+        }
+
+        fn run(&self, params: &str, host: &mut Recorder) -> Result<Summary, TrainError> {
+            process_for_train(&self.dir("collection"), &self.dir("output"), params, host)
+        }
+    }
+
+    impl Drop for Step {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.root);
+        }
+    }
+
+    fn dataset_zip() -> Vec<u8> {
+        ZipBuilder::new()
+            .entry(Entry::dir("dataset/"))
+            .entry(Entry::file("dataset/cat/1.png", vec![1u8; 1500]))
+            .entry(Entry::file("dataset/dog/2.png", vec![2u8; 500]))
+            .build()
+    }
+
+    #[test]
+    fn logs_like_the_reference_module() {
+        let step = Step::new("ok", &[("dataset.zip", dataset_zip())]);
+        let mut host = Recorder::default();
+        let summary = step.run("{}", &mut host).unwrap();
+        let (c, o) = (step.dir("collection"), step.dir("output"));
+        assert_eq!(
+            host.lines,
+            [
+                "[hunmin log]  the start line of the function [exec_process]".to_string(),
+                format!("[hunmin log] pm.source_path : {c}"),
+                format!("[hunmin log] Files and directories in {c} :"),
+                "[hunmin log] dir_list : ['dataset.zip']".to_string(),
+                format!("[hunmin log] Files and directories in {o} :"),
+                "[hunmin log] dir_list : ['dataset']".to_string(),
+                "[hunmin log]  the finish line of the function [exec_process]".to_string(),
+                "[hunmin log] the end line of the function [process_for_train]".to_string(),
+            ]
+        );
+        assert_eq!(
+            summary,
+            Summary {
+                total: 1,
+                success: 1,
+                error: 0,
+                message: Some("extracted 2 files (2.0 kB) from dataset.zip".into()),
+            }
+        );
+        assert_eq!(host.progress.last(), Some(&(3, 3)));
+        assert_eq!(
+            fs::read(step.root.join("output/dataset/dog/2.png")).unwrap(),
+            vec![2u8; 500]
+        );
+    }
+
+    #[test]
+    fn archive_param_and_sorted_listing() {
+        let step = Step::new(
+            "param",
+            &[("b.zip", dataset_zip()), ("a.txt", b"x".to_vec())],
+        );
+        let mut host = Recorder::default();
+        step.run(r#"{"archive": "b.zip"}"#, &mut host).unwrap();
+        assert_eq!(host.lines[3], "[hunmin log] dir_list : ['a.txt', 'b.zip']");
+    }
+
+    #[test]
+    fn missing_archive_says_what_was_expected() {
+        let step = Step::new("missing", &[("other.zip", dataset_zip())]);
+        let err = step.run("{}", &mut Recorder::default()).unwrap_err();
+        let TrainError::InvalidData(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            msg.contains("dataset.zip") && msg.contains("['other.zip']"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_params_are_invalid_params() {
+        let step = Step::new("params", &[("dataset.zip", dataset_zip())]);
+        let mut host = Recorder::default();
+        let err = step.run(r#"{"max_entry": 3}"#, &mut host).unwrap_err();
+        assert!(
+            matches!(&err, TrainError::InvalidParams(m) if m.contains("`max_entry`")),
+            "{err:?}"
+        );
+        assert!(host.lines.is_empty());
+    }
+
+    #[test]
+    fn hostile_archive_is_invalid_data() {
+        let zip = ZipBuilder::new()
+            .entry(Entry::file("../x", b"x".to_vec()))
+            .build();
+        let step = Step::new("hostile", &[("dataset.zip", zip)]);
+        let err = step.run("{}", &mut Recorder::default()).unwrap_err();
+        assert!(
+            matches!(&err, TrainError::InvalidData(m) if m.starts_with("entry #0 '../x'")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn human_bytes_like_the_brief() {
+        assert_eq!(human_bytes(95_100_000), "95.1 MB");
+        assert_eq!(human_bytes(999), "999 bytes");
+        assert_eq!(human_bytes(1_000), "1.0 kB");
+        assert_eq!(human_bytes(999_999), "1.0 MB");
+        assert_eq!(human_bytes(4 << 30), "4.3 GB");
+    }
+}
