@@ -8,7 +8,7 @@ work="examples/out/demo"
 
 echo "== building premod, the dataset generator and the image_classification module"
 cargo build --release -p premod -p premod-datagen
-cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml
+(cd plugins && cargo build --release --target wasm32-wasip2)
 module=plugins/target/wasm32-wasip2/release/image_classification.wasm
 
 echo "== generating $work/collection/dataset.zip ($images images)"

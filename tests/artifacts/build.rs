@@ -46,7 +46,10 @@ fn main() {
             "{} was not built; run `cargo build --release --target {TARGET} --manifest-path {ws}/Cargo.toml` to see why",
             path.display()
         );
-        code.push_str(&format!("pub const {name}: &str = {:?};\n", path.display().to_string()));
+        code.push_str(&format!(
+            "pub const {name}: &str = {:?};\n",
+            path.display().to_string()
+        ));
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("paths.rs");
     std::fs::write(out, code).unwrap();
@@ -88,6 +91,8 @@ fn watch_sources(dir: &Path) {
 fn build(dir: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
+    // Run inside the workspace so that its .cargo/config.toml (guest target features) applies.
+    cmd.current_dir(dir);
     cmd.args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(dir.join("Cargo.toml"));
     // The outer build's settings must not leak into the nested one (its own config sets

@@ -27,11 +27,11 @@ async fn a_good_module_completes_and_its_output_replaces_the_old() {
 async fn writing_to_the_collection_is_refused() {
     let run = hostile("write_collection", json!({}), test_limits()).await;
     assert_eq!(run.error_kind(), Some("module-error"));
-    let msg = run.error_message();
-    assert!(
-        msg.contains("not-permitted") || msg.contains("read-only"),
-        "{msg}"
-    );
+    let msg = run.error_message().to_lowercase();
+    for what in ["create", "rename", "remove", "append"] {
+        assert!(msg.contains(what), "{msg}");
+    }
+    assert_eq!(msg.matches("not permitted").count(), 4, "{msg}");
 }
 
 #[tokio::test]
@@ -192,17 +192,16 @@ async fn a_chatty_module_is_truncated_not_failed() {
 async fn symlinks_cannot_be_created() {
     let run = hostile("symlink_escape", json!({}), test_limits()).await;
     assert_eq!(run.error_kind(), Some("module-error"), "{:?}", run.report);
-    assert!(
-        run.error_message().contains("not-permitted") || run.error_message().contains("ermi"),
-        "{}",
-        run.error_message()
-    );
+    let msg = run.error_message().to_lowercase();
+    assert_eq!(msg.matches("not permitted").count(), 2, "{msg}");
 }
 
 #[tokio::test]
-async fn hard_links_to_the_collection_cannot_be_created() {
+async fn hard_links_cannot_be_created() {
     let run = hostile("hardlink_collection", json!({}), test_limits()).await;
     assert_eq!(run.error_kind(), Some("module-error"), "{:?}", run.report);
+    let msg = run.error_message().to_lowercase();
+    assert_eq!(msg.matches("not permitted").count(), 2, "{msg}");
 }
 
 #[tokio::test]
@@ -243,8 +242,9 @@ async fn a_typed_error_is_a_module_error_with_its_variant() {
 async fn calling_exit_is_a_trap_that_says_so() {
     let run = hostile("exit", json!({}), test_limits()).await;
     assert_eq!(run.error_kind(), Some("trap"));
+    // WASI 0.2's exit carries only success or failure, so the status is 1.
     assert!(
-        run.error_message().contains("exit(3)"),
+        run.error_message().contains("exited (status 1)"),
         "{}",
         run.error_message()
     );

@@ -101,6 +101,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Option<Vec<u8>>)>) {
 pub struct Run {
     pub report: ExecReport,
     pub log: Arc<MemoryObserver>,
+    /// Keeps the run's folders alive while the test looks at them.
+    pub sandbox: Option<Sandbox>,
 }
 
 impl Run {
@@ -128,7 +130,11 @@ pub async fn run(req: ExecRequest) -> Run {
 pub async fn run_with_cancel(req: ExecRequest, cancel: CancellationToken) -> Run {
     let log = Arc::new(MemoryObserver::default());
     let report = exec(engine(), req, log.clone(), cancel).await;
-    Run { report, log }
+    Run {
+        report,
+        log,
+        sandbox: None,
+    }
 }
 
 /// Limits small enough for tests to hit quickly.
@@ -157,7 +163,7 @@ pub async fn hostile(action: &str, extra: serde_json::Value, limits: Limits) -> 
     }
     let mut req = sb.request(artifacts::HOSTILE, params, limits);
     req.replace = true;
-    let run = run(req).await;
+    let mut run = run(req).await;
 
     if run.report.error.is_some() {
         assert_eq!(
@@ -167,6 +173,7 @@ pub async fn hostile(action: &str, extra: serde_json::Value, limits: Limits) -> 
         );
     }
     assert_host_still_works().await;
+    run.sandbox = Some(sb);
     run
 }
 

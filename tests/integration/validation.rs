@@ -110,8 +110,9 @@ fn http_imports_are_not_granted() {
     assert!(e.message.contains("no network access"), "{e}");
 }
 
-#[test]
-fn an_export_with_the_wrong_signature() {
+#[tokio::test]
+async fn an_export_with_the_wrong_signature() {
+    // Exports train@1.0.0 whose process-for-train takes no arguments.
     let wat = r#"
         (component
           (core module $m (func (export "f")))
@@ -121,9 +122,17 @@ fn an_export_with_the_wrong_signature() {
           (export "premod:premodule/train@1.0.0" (instance $train))
         )
     "#;
-    let e = load_err(wat.as_bytes());
-    assert_eq!(e.kind, ErrorKind::InvalidModule);
-    assert!(e.message.contains("does not match"), "{e}");
+    let sb = Sandbox::new();
+    let module = sb.dir.path().join("wrong.wat");
+    std::fs::write(&module, wat).unwrap();
+    let run = run(sb.request(module.to_str().unwrap(), json!({}), test_limits())).await;
+    assert_eq!(run.error_kind(), Some("invalid-module"), "{:?}", run.report);
+    assert!(
+        run.error_message().contains("does not match"),
+        "{}",
+        run.error_message()
+    );
+    assert!(!sb.output().exists());
 }
 
 #[test]

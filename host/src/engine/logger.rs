@@ -55,7 +55,7 @@ impl ModuleLog {
     fn line(&self, level: Level, source: Source, line: &str) {
         let cost = line.len() as u64 + 1;
         let mut budget = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if budget.bytes.saturating_add(cost) > self.max_bytes {
+        if budget.truncated || budget.bytes.saturating_add(cost) > self.max_bytes {
             budget.dropped_lines += 1;
             if !budget.truncated {
                 budget.truncated = true;

@@ -275,18 +275,16 @@ impl Engine {
                 "the module's imports do not match what premod provides: {e:#}"
             ))
         })?;
-        let mismatch = |iface: &str, e: wasmtime::Error| {
-            StepError::invalid_module(format!(
-                "the module's premod:premodule/{iface} export does not match the interface of \
-                 premod:premodule@{API_VERSION}: {e:#}; rebuild it against wit/ of this premod"
-            ))
-        };
         let train = match api.has_train {
-            true => Some(train::GuestIndices::new(&pre).map_err(|e| mismatch("train", e))?),
+            true => {
+                Some(train::GuestIndices::new(&pre).map_err(|e| signature_mismatch("train", e))?)
+            }
             false => None,
         };
         let serve = match api.has_serve {
-            true => Some(serve::GuestIndices::new(&pre).map_err(|e| mismatch("serve", e))?),
+            true => {
+                Some(serve::GuestIndices::new(&pre).map_err(|e| signature_mismatch("serve", e))?)
+            }
             false => None,
         };
         Ok(Module {
@@ -421,8 +419,14 @@ impl Engine {
         let deadline = store.data().deadline;
         let result = guarded(deadline, &job.cancel, job.limits.timeout, async {
             let instance = module.pre.instantiate_async(&mut store).await?;
-            let guest = train.load(&mut store, &instance)?;
-            guest.call_process_for_train(&mut store, &ctx).await
+            let guest = match train.load(&mut store, &instance) {
+                Ok(guest) => guest,
+                Err(e) => return Ok(Err(Mismatch(signature_mismatch("train", e)))),
+            };
+            Ok(guest
+                .call_process_for_train(&mut store, &ctx)
+                .await?
+                .map_err(Guest))
         })
         .await;
         let result = match result {
@@ -432,7 +436,8 @@ impl Engine {
                 error: s.error,
                 message: s.message,
             }),
-            Ok(Err(e)) => Err(module_error(e)),
+            Ok(Err(Guest(e))) => Err(module_error(e)),
+            Ok(Err(Mismatch(e))) => Err(e),
             Err(e) => Err(classify(e)),
         };
         let usage = usage(&store, started);
@@ -470,9 +475,12 @@ impl Engine {
         let deadline = store.data().deadline;
         let result = guarded(deadline, &cancel, limits.timeout, async {
             let instance = module.pre.instantiate_async(&mut store).await?;
-            let guest = serve.load(&mut store, &instance)?;
+            let guest = match serve.load(&mut store, &instance) {
+                Ok(guest) => guest,
+                Err(e) => return Ok(Err(Mismatch(signature_mismatch("serve", e)))),
+            };
             let r = guest.call_init_svc(&mut store, &ctx).await?;
-            Ok(r.map(|()| guest))
+            Ok(r.map(|()| guest).map_err(Guest))
         })
         .await;
         match result {
@@ -483,7 +491,8 @@ impl Engine {
                 cancel,
                 failed: None,
             }),
-            Ok(Err(e)) => Err(module_error(e)),
+            Ok(Err(Guest(e))) => Err(module_error(e)),
+            Ok(Err(Mismatch(e))) => Err(e),
             Err(e) => Err(classify(e)),
         }
     }
@@ -587,6 +596,23 @@ fn usage(store: &Store<StepState>, started: Instant) -> Usage {
     }
 }
 
+/// An export whose functions or types differ from the host's WIT. wasmtime checks function
+/// types when an instance's exports are loaded, so this surfaces after instantiation (no guest
+/// code has run yet) as well as at load time for missing functions.
+fn signature_mismatch(iface: &str, e: wasmtime::Error) -> StepError {
+    StepError::invalid_module(format!(
+        "the module's premod:premodule/{iface} export does not match the interface of \
+         premod:premodule@{API_VERSION}: {e:#}; rebuild it against wit/ of this premod"
+    ))
+}
+
+/// A call's outcome that is not a trap: the guest's own error, or an export of the wrong type.
+enum NotOk {
+    Guest(types::Error),
+    Mismatch(StepError),
+}
+use NotOk::{Guest, Mismatch};
+
 fn missing_export(api: &ModuleApi, iface: &str) -> StepError {
     StepError::invalid_module(format!(
         "the module does not export premod:premodule/{iface}@{API_VERSION} (it exports {}); \
@@ -626,7 +652,7 @@ fn classify(e: wasmtime::Error) -> StepError {
         return StepError::new(
             ErrorKind::Trap,
             format!(
-                "the module called exit({}) instead of returning a result; return an error \
+                "the module exited (status {}) instead of returning a result; return an error \
                  variant to fail the step",
                 exit.0
             ),
