@@ -8,6 +8,7 @@ use crate::limits::Limits;
 use crate::staging::Staged;
 use crate::step::{MetaMount, Mounts, Rule, Summary, Usage};
 use crate::steplog::{Level, LogLine, Source, StepObserver};
+use crate::store::ModuleVersion;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub struct ExecRequest {
     pub limits: Limits,
     /// Replace a non-empty output folder's contents when the step succeeds.
     pub replace: bool,
+    /// The registry version `module` is the blob of, when run by name: module_info then
+    /// carries its fields, and the bytes must match its digest.
+    pub registered: Option<ModuleVersion>,
 }
 
 /// What ran: the seed's `module_info`. Fields the registry fills (version, deploy time,
@@ -199,25 +203,52 @@ pub async fn exec(
     let obs = observer.as_ref();
     host_line(obs, Level::Info, "### preprocessing start ###");
 
-    let mut info = ModuleInfo {
-        module_name: req
-            .module
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        source: req.module.display().to_string(),
-        ..Default::default()
+    let mut info = match &req.registered {
+        Some(v) => ModuleInfo {
+            module_name: v.name.clone(),
+            version: Some(v.version.clone()),
+            digest: v.digest.clone(),
+            size: v.size,
+            template: v.template.clone(),
+            api_version: Some(v.api_version.clone()),
+            deploy_dt: v.deploy_dt.clone(),
+            status: Some(v.status.as_str().to_string()),
+            source: format!("registry:{}@{}", v.name, v.version),
+        },
+        None => ModuleInfo {
+            module_name: req
+                .module
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            source: req.module.display().to_string(),
+            ..Default::default()
+        },
     };
-    let bytes = std::fs::read(&req.module).map_err(|e| {
-        StepError::invalid_input(format!(
-            "cannot read module file {}: {e}",
-            req.module.display()
-        ))
-    });
-    if let Ok(bytes) = &bytes {
-        info.digest = crate::digest::sha256(bytes);
-        info.size = bytes.len() as u64;
-    }
+    let bytes = std::fs::read(&req.module)
+        .map_err(|e| {
+            StepError::invalid_input(format!(
+                "cannot read module file {}: {e}",
+                req.module.display()
+            ))
+        })
+        .and_then(|bytes| {
+            let digest = crate::digest::sha256(&bytes);
+            match &req.registered {
+                Some(v) if v.digest != digest => Err(StepError::invalid_module(format!(
+                    "the stored blob of {}@{} does not match its digest (expected {}, found \
+                     {digest}); remove the version and add it again",
+                    v.name, v.version, v.digest
+                ))),
+                Some(_) => Ok(bytes),
+                None => {
+                    info.digest = digest;
+                    info.size = bytes.len() as u64;
+                    info.template = crate::registry::detect_template(&bytes);
+                    Ok(bytes)
+                }
+            }
+        });
 
     let prepared = bytes.and_then(|bytes| prepare(engine, &req, &bytes, &mut info));
     host_line(obs, Level::Info, params_line(&req, &info));

@@ -7,6 +7,7 @@ fn premod(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_premod"))
         .args(args)
         .env_remove("PREMOD_LOG")
+        .env("PREMOD_HOME", test_home())
         .output()
         .expect("run premod")
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod extraction;
+mod registry;
 mod sandbox;
 mod support;
 mod validation;

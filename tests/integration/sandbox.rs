@@ -201,7 +201,7 @@ async fn hard_links_cannot_be_created() {
     let run = hostile("hardlink_collection", json!({}), test_limits()).await;
     assert_eq!(run.error_kind(), Some("module-error"), "{:?}", run.report);
     let msg = run.error_message().to_lowercase();
-    assert_eq!(msg.matches("not permitted").count(), 2, "{msg}");
+    assert_eq!(msg.matches("not permitted").count(), 3, "{msg}");
 }
 
 #[tokio::test]

@@ -19,6 +19,13 @@ pub fn engine() -> &'static Engine {
     &ENGINE
 }
 
+/// A premod home folder for every CLI call of this test binary, so that tests never touch
+/// the machine's real one.
+pub fn test_home() -> &'static Path {
+    static HOME: LazyLock<TempDir> = LazyLock::new(|| tempfile::tempdir().expect("tempdir"));
+    HOME.path()
+}
+
 /// A collection folder with one known file, and room for outputs.
 pub struct Sandbox {
     pub dir: TempDir,
@@ -77,6 +84,7 @@ impl Sandbox {
             do_fit: true,
             limits,
             replace: false,
+            registered: None,
         }
     }
 }

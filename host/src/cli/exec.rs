@@ -1,5 +1,4 @@
 use super::{LimitArgs, UsageError, parse_params};
-use crate::engine::Engine;
 use crate::exec::{ExecRequest, exec};
 use crate::step::{Column, Rule};
 use crate::steplog::StderrObserver;
@@ -10,8 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]
 pub(crate) struct ExecArgs {
-    /// The module: a WebAssembly component file (.wasm)
-    module: PathBuf,
+    /// The module: a component file (.wasm), or a registered NAME@VERSION, or NAME (its
+    /// deployed version)
+    module: String,
     /// Dataset collection folder, mounted read-only at /collection
     #[arg(long, value_name = "DIR")]
     collection: PathBuf,
@@ -47,7 +47,7 @@ pub(crate) struct ExecArgs {
 }
 
 impl ExecArgs {
-    fn request(&self) -> anyhow::Result<ExecRequest> {
+    fn request(&self, module: PathBuf) -> anyhow::Result<ExecRequest> {
         let mut rule = Rule {
             rule_no: self.rule_no,
             params: parse_params(self.params.as_deref())?,
@@ -72,7 +72,7 @@ impl ExecArgs {
             anyhow::bail!("--no-fit needs --meta DIR: the fitted state the module should reuse");
         }
         Ok(ExecRequest {
-            module: self.module.clone(),
+            module,
             collection: self.collection.clone(),
             output: self.output.clone(),
             input: self.input.clone(),
@@ -81,12 +81,41 @@ impl ExecArgs {
             do_fit: !self.no_fit,
             limits: self.limits.limits()?,
             replace: self.replace,
+            registered: None,
         })
     }
 
-    pub(crate) async fn run(self) -> anyhow::Result<u8> {
-        let request = self.request().map_err(UsageError)?;
-        let engine = Engine::new()?;
+    pub(crate) async fn run(self, ctx: &super::Context) -> anyhow::Result<u8> {
+        let path = PathBuf::from(&self.module);
+        let by_name = !path.exists()
+            && !self.module.contains('/')
+            && !self.module.ends_with(".wasm")
+            && !self.module.ends_with(".wat");
+        let mut request = self.request(path).map_err(UsageError)?;
+        // A module run by name resolves to one exact version now, once: a deploy during the
+        // run changes nothing for it. The lease keeps the version from being removed.
+        let mut lease = None;
+        let registry = match by_name {
+            true => Some(ctx.registry()?),
+            false => None,
+        };
+        if let Some(reg) = &registry {
+            let (name, version) = crate::registry::parse_ref(&self.module).map_err(|e| {
+                UsageError(anyhow::anyhow!(
+                    "{} is neither a file nor a module name: {e}",
+                    self.module
+                ))
+            })?;
+            let v = reg.resolve(&name, version.as_deref()).map_err(|e| {
+                let bad = e.is_bad_input();
+                let e = anyhow::Error::new(e);
+                if bad { UsageError(e).into() } else { e }
+            })?;
+            lease = Some(reg.lease(&v, "run", &format!("exec pid {}", std::process::id()))?);
+            request.module = reg.home().blob(&v.digest);
+            request.registered = Some(v);
+        }
+        let engine = ctx.engine()?;
         let cancel = CancellationToken::new();
         let on_ctrl_c = cancel.clone();
         tokio::spawn(async move {
@@ -95,6 +124,9 @@ impl ExecArgs {
             }
         });
         let report = exec(&engine, request, Arc::new(StderrObserver), cancel).await;
+        if let (Some(reg), Some(lease)) = (&registry, lease) {
+            reg.release(lease)?;
+        }
         if self.json {
             println!("{}", serde_json::to_string(&report)?);
         } else if let Some(e) = &report.error {

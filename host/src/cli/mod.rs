@@ -1,6 +1,7 @@
 //! The `premod` command line. Each verb lives in its own file with a clap struct and `run`.
 
 mod exec;
+mod module;
 mod transform;
 
 use crate::limits::{Limits, mib};
@@ -16,8 +17,31 @@ use std::time::Duration;
     long_about = None,
 )]
 pub struct Cli {
+    /// premod's home folder (database, module blobs, precompiled cache) [default:
+    /// $PREMOD_HOME, else $XDG_DATA_HOME/premod, else ~/.local/share/premod]
+    #[arg(long, global = true, value_name = "DIR")]
+    home: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// What every command gets: the resolved home folder.
+pub(crate) struct Context {
+    pub(crate) home: crate::home::Home,
+}
+
+impl Context {
+    /// An engine that keeps precompiled artifacts in the home folder.
+    pub(crate) fn engine(&self) -> anyhow::Result<crate::engine::Engine> {
+        crate::engine::Engine::with_config(&crate::engine::EngineConfig {
+            cache_dir: Some(self.home.cache()),
+            ..Default::default()
+        })
+    }
+
+    pub(crate) fn registry(&self) -> anyhow::Result<crate::registry::Registry> {
+        crate::registry::Registry::open(&self.home)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,6 +50,9 @@ enum Command {
     Exec(exec::ExecArgs),
     /// Run a module's transform on JSON batches read from stdin, one per line
     Transform(transform::TransformArgs),
+    /// Manage module versions: add, list, show, deploy, deprecate, rollback, rm
+    #[command(subcommand)]
+    Module(module::ModuleCommand),
 }
 
 /// Limits shared by every command that runs a module.
@@ -107,9 +134,12 @@ pub fn run() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let home = crate::home::Home::resolve(cli.home.as_deref()).map_err(UsageError)?;
+        let ctx = Context { home };
         match cli.command {
-            Command::Exec(args) => args.run().await,
-            Command::Transform(args) => args.run().await,
+            Command::Exec(args) => args.run(&ctx).await,
+            Command::Transform(args) => args.run(&ctx).await,
+            Command::Module(cmd) => cmd.run(&ctx),
         }
     });
     match result {

@@ -1,5 +1,4 @@
 use super::{LimitArgs, UsageError, parse_params};
-use crate::engine::Engine;
 use crate::step::{Batch, Rule};
 use crate::steplog::StderrObserver;
 use clap::Args;
@@ -23,7 +22,7 @@ pub(crate) struct TransformArgs {
 }
 
 impl TransformArgs {
-    pub(crate) async fn run(self) -> anyhow::Result<u8> {
+    pub(crate) async fn run(self, ctx: &super::Context) -> anyhow::Result<u8> {
         let rule = Rule {
             params: parse_params(self.params.as_deref()).map_err(UsageError)?,
             ..Rule::default()
@@ -39,7 +38,7 @@ impl TransformArgs {
             ))
             .into());
         }
-        let engine = Engine::new()?;
+        let engine = ctx.engine()?;
         let module = match engine.load_file(&self.module) {
             Ok(m) => m,
             Err(e) => {

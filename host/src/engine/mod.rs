@@ -14,6 +14,7 @@
 //! - logs: [`logger::ModuleLog`] bounds `host.log` and captured stdout/stderr.
 
 mod bindings;
+mod cache;
 mod check;
 mod fs;
 mod limiter;
@@ -31,7 +32,7 @@ use bindings::premod::premodule::{host, types};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -49,13 +50,49 @@ pub struct Engine {
     linker: Linker<StepState>,
     /// Components compiled by this engine, by digest: a module loaded twice compiles once.
     compiled: Mutex<HashMap<String, Component>>,
+    /// Precompiled artifacts on disk, when the engine has a cache folder.
+    artifacts: Option<cache::ArtifactCache>,
+    compiles: AtomicU64,
+    artifact_hits: AtomicU64,
     _ticker: EpochTicker,
+}
+
+/// Engine settings. Everything here that changes compiled code is part of the precompiled
+/// cache key, so changing it never loads an incompatible artifact.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Where precompiled artifacts are kept (`$PREMOD_HOME/cache`); `None` compiles in memory only.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Optimise generated code (Cranelift `speed`); off compiles faster and runs slower.
+    pub optimize: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cache_dir: None,
+            optimize: true,
+        }
+    }
+}
+
+/// How a module was made ready, for logs and benchmarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Readiness {
+    /// Compiled from the component bytes.
+    Compiled,
+    /// Loaded from a precompiled artifact on disk.
+    Precompiled,
+    /// Already compiled by this engine.
+    InMemory,
 }
 
 /// A checked, compiled premodule, ready to instantiate any number of times.
 pub struct Module {
     digest: String,
     size: u64,
+    readiness: Readiness,
     pre: InstancePre<StepState>,
     train: Option<train::GuestIndices>,
     serve: Option<serve::GuestIndices>,
@@ -79,7 +116,12 @@ impl Module {
         self.size
     }
 
-    /// How long compiling the component took (zero when it was already compiled).
+    /// Whether the module was compiled, loaded precompiled, or reused from memory.
+    pub fn readiness(&self) -> Readiness {
+        self.readiness
+    }
+
+    /// How long making the module ready took (compiling, or loading an artifact).
     pub fn compile_time(&self) -> Duration {
         self.compile_time
     }
@@ -171,20 +213,51 @@ fn quota_fs(state: &mut StepState) -> fs::QuotaFs<'_> {
 }
 
 impl Engine {
-    /// Creates an engine with epoch interruption and the premodule linker.
+    /// Creates an engine with the default settings and no artifact cache.
     pub fn new() -> anyhow::Result<Engine> {
+        Self::with_config(&EngineConfig::default())
+    }
+
+    /// Creates an engine with epoch interruption and the premodule linker.
+    pub fn with_config(settings: &EngineConfig) -> anyhow::Result<Engine> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        config.cranelift_opt_level(match settings.optimize {
+            true => wasmtime::OptLevel::Speed,
+            false => wasmtime::OptLevel::None,
+        });
         let engine = wasmtime::Engine::new(&config)?;
         let linker = Self::linker(&engine)?;
+        let artifacts = settings
+            .cache_dir
+            .as_deref()
+            .map(|dir| cache::ArtifactCache::new(dir, &engine));
         let ticker = EpochTicker::start(engine.clone());
         Ok(Engine {
             engine,
             linker,
             compiled: Mutex::new(HashMap::new()),
+            artifacts,
+            compiles: AtomicU64::new(0),
+            artifact_hits: AtomicU64::new(0),
             _ticker: ticker,
         })
+    }
+
+    /// How many components this engine has compiled (not loaded from a cache).
+    pub fn compile_count(&self) -> u64 {
+        self.compiles.load(Ordering::Relaxed)
+    }
+
+    /// How many components this engine loaded from precompiled artifacts.
+    pub fn artifact_hits(&self) -> u64 {
+        self.artifact_hits.load(Ordering::Relaxed)
+    }
+
+    /// The folder holding this engine's precompiled artifacts, if it has one.
+    pub fn artifact_dir(&self) -> Option<&Path> {
+        self.artifacts.as_ref().map(|a| a.dir())
     }
 
     /// The imports premod grants, and nothing else: WASI io, clocks, random, filesystem (with
@@ -247,18 +320,8 @@ impl Engine {
     pub fn load(&self, bytes: &[u8]) -> Result<Module, StepError> {
         check::sniff(bytes)?;
         let digest = crate::digest::sha256(bytes);
-        let cached = self.cache().get(&digest).cloned();
         let started = Instant::now();
-        let component = match cached {
-            Some(c) => c,
-            None => {
-                let c = Component::new(&self.engine, bytes).map_err(|e| {
-                    StepError::invalid_module(format!("the component does not validate: {e:#}"))
-                })?;
-                self.cache().insert(digest.clone(), c.clone());
-                c
-            }
-        };
+        let (component, readiness) = self.component(bytes, &digest)?;
         let compile_time = started.elapsed();
         let ty = component.component_type();
         let exports = ty
@@ -287,19 +350,64 @@ impl Engine {
             }
             false => None,
         };
-        Ok(Module {
+        let module = Module {
             digest,
             size: bytes.len() as u64,
+            readiness,
             pre,
             train,
             serve,
             api,
             compile_time,
-        })
+        };
+        self.keep_artifact(&module);
+        Ok(module)
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
         self.compiled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The compiled component for `bytes`: from memory, from a precompiled artifact, or
+    /// compiled now (and then written as an artifact).
+    fn component(&self, bytes: &[u8], digest: &str) -> Result<(Component, Readiness), StepError> {
+        if let Some(c) = self.cache().get(digest).cloned() {
+            return Ok((c, Readiness::InMemory));
+        }
+        let from_disk = self
+            .artifacts
+            .as_ref()
+            .and_then(|a| a.load(&self.engine, digest));
+        let (component, readiness) = match from_disk {
+            Some(c) => {
+                self.artifact_hits.fetch_add(1, Ordering::Relaxed);
+                (c, Readiness::Precompiled)
+            }
+            None => {
+                let started = Instant::now();
+                let c = Component::new(&self.engine, bytes).map_err(|e| {
+                    StepError::invalid_module(format!("the component does not validate: {e:#}"))
+                })?;
+                self.compiles.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    digest,
+                    ms = started.elapsed().as_millis() as u64,
+                    "compiled component"
+                );
+                (c, Readiness::Compiled)
+            }
+        };
+        self.cache().insert(digest.to_string(), component.clone());
+        Ok((component, readiness))
+    }
+
+    /// Writes the precompiled artifact of a module that passed every check.
+    fn keep_artifact(&self, module: &Module) {
+        if module.readiness == Readiness::Compiled
+            && let Some(artifacts) = &self.artifacts
+        {
+            artifacts.store(module.pre.component(), &module.digest);
+        }
     }
 
     /// A store with the sandbox: the given mounts, no environment, no arguments, captured
