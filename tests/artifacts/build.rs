@@ -30,7 +30,12 @@ fn main() {
     for ws in workspaces {
         let dir = root.join(ws);
         watch_sources(&dir);
-        build(&dir);
+        let packages: Vec<&str> = COMPONENTS
+            .iter()
+            .filter(|c| c.0 == ws)
+            .map(|c| c.2)
+            .collect();
+        build(&dir, &packages);
     }
 
     let mut code = String::new();
@@ -88,13 +93,17 @@ fn watch_sources(dir: &Path) {
     }
 }
 
-fn build(dir: &Path) {
+/// Builds just the packages the tests use (the package name is the artifact's stem).
+fn build(dir: &Path, packages: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     // Run inside the workspace so that its .cargo/config.toml (guest target features) applies.
     cmd.current_dir(dir);
     cmd.args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(dir.join("Cargo.toml"));
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
     // The outer build's settings must not leak into the nested one (its own config sets
     // the guest target features).
     for var in [
