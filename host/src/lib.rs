@@ -1,6 +1,7 @@
 //! premod: runs dataset preprocessing modules ("premodules") as sandboxed WebAssembly
 //! components. See ARCHITECTURE.md for the map.
 
+pub mod catalog;
 pub mod cli;
 pub mod digest;
 pub mod engine;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod exec;
 pub mod home;
 pub mod limits;
+pub mod model;
 pub mod registry;
 pub mod staging;
 pub mod step;

@@ -174,6 +174,10 @@ impl Registry {
         &self.home
     }
 
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Validates and stores a module version. A rejected upload stores nothing; adding the
     /// same bytes again is a no-op; the same name and version with other bytes is refused.
     pub fn add(&mut self, engine: &Engine, bytes: &[u8], req: &AddRequest) -> Result<Added> {

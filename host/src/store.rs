@@ -9,8 +9,9 @@ use std::path::Path;
 
 /// Schema migrations, applied in order; never edit a released one, add a new one.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
         CREATE TABLE module_versions (
             id          INTEGER PRIMARY KEY,
             name        TEXT NOT NULL,
@@ -54,7 +55,26 @@ fn migrations() -> Migrations<'static> {
         );
         CREATE INDEX leases_by_version ON leases (version_id);
         "#,
-    )])
+        ),
+        M::up(
+            r#"
+        -- Reference datasets: a name and a collection folder (repo type `path`).
+        CREATE TABLE datasets (
+            name        TEXT PRIMARY KEY,
+            collection  TEXT NOT NULL,
+            repo_type   TEXT NOT NULL DEFAULT 'path',
+            created_at  TEXT NOT NULL
+        );
+        -- Preprocessing models; `definition` is the validated ModelDef as JSON.
+        CREATE TABLE models (
+            name        TEXT PRIMARY KEY,
+            dataset     TEXT NOT NULL REFERENCES datasets (name),
+            definition  TEXT NOT NULL,
+            created_at  TEXT NOT NULL
+        );
+        "#,
+        ),
+    ])
 }
 
 /// A module version's lifecycle state.

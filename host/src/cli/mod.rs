@@ -1,5 +1,6 @@
 //! The `premod` command line. Each verb lives in its own file with a clap struct and `run`.
 
+mod catalog;
 mod exec;
 mod module;
 mod transform;
@@ -53,6 +54,12 @@ enum Command {
     /// Manage module versions: add, list, show, deploy, deprecate, rollback, rm
     #[command(subcommand)]
     Module(module::ModuleCommand),
+    /// Manage reference datasets: add, list, rm
+    #[command(subcommand)]
+    Dataset(catalog::DatasetCommand),
+    /// Manage preprocessing models: create, list, show, rm
+    #[command(subcommand)]
+    Model(catalog::ModelCommand),
 }
 
 /// Limits shared by every command that runs a module.
@@ -140,6 +147,8 @@ pub fn run() -> ExitCode {
             Command::Exec(args) => args.run(&ctx).await,
             Command::Transform(args) => args.run(&ctx).await,
             Command::Module(cmd) => cmd.run(&ctx),
+            Command::Dataset(cmd) => cmd.run(&ctx),
+            Command::Model(cmd) => cmd.run(&ctx),
         }
     });
     match result {
