@@ -11,15 +11,14 @@
 //! - `name_encoding`: `"auto"` (default), `"utf-8"`, `"cp949"` or `"cp437"`, for entry names
 //!   without the UTF-8 flag.
 //!
-//! Only the `component` module (the glue) touches the WIT bindings; it is compiled for wasm32 only
-//! (the bindings' export names cannot be linked into a native `cdylib`). Everything else
-//! is plain Rust and is tested natively.
+//! Built on `premod-sdk`: [`component`] implements `premod_sdk::Premodule` and registers it
+//! with `premod_sdk::export!`, which emits the WIT exports only when compiling for wasm32.
+//! Everything is plain Rust and is tested natively (the SDK's `testing::capture` records
+//! the log lines).
 
+pub mod component;
 pub mod extract;
 pub mod names;
 pub mod params;
 pub mod seekbuf;
 pub mod train;
-
-#[cfg(target_arch = "wasm32")]
-mod component;

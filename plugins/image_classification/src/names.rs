@@ -129,78 +129,8 @@ pub fn decode_cp437(raw: &[u8]) -> Cow<'_, str> {
     )
 }
 
-/// Python's `repr()` of a `str`: quotes and escapes like CPython does.
-///
-/// Printability follows `str.isprintable()` for everything a file name plausibly holds
-/// (control, format, separator, private-use and non-characters are escaped); unassigned
-/// code points, which need Unicode tables to recognise, are printed as is.
-pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if !is_printable(c) => {
-                let n = u32::from(c);
-                let escaped = if n < 0x100 {
-                    format!("\\x{n:02x}")
-                } else if n < 0x10000 {
-                    format!("\\u{n:04x}")
-                } else {
-                    format!("\\U{n:08x}")
-                };
-                out.push_str(&escaped);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// Python's `repr()` of a `list` of `str`: `['a', 'b']`.
-pub fn py_list_repr<S: AsRef<str>>(items: &[S]) -> String {
-    let mut out = String::from("[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(&py_repr(item.as_ref()));
-    }
-    out.push(']');
-    out
-}
-
-fn is_printable(c: char) -> bool {
-    let n = u32::from(c);
-    !matches!(n,
-        // Cc
-        0x00..=0x1F | 0x7F..=0x9F
-        // Zs other than ' ', Zl, Zp
-        | 0xA0 | 0x1680 | 0x2000..=0x200A | 0x2028 | 0x2029 | 0x202F | 0x205F | 0x3000
-        // Cf
-        | 0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x890 | 0x891 | 0x8E2 | 0x180E
-        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF
-        | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3
-        | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F
-        // Co
-        | 0xE000..=0xF8FF | 0xF0000..=0xFFFFD | 0x100000..=0x10FFFD
-        // Cn: non-characters
-        | 0xFDD0..=0xFDEF
-    ) && (n & 0xFFFE) != 0xFFFE
-}
+/// Python `repr()` of names for error messages (`entry #3 '../x'`), from the SDK.
+pub use premod_sdk::py::{py_list_repr, py_repr};
 
 #[cfg(test)]
 mod tests {
@@ -254,21 +184,5 @@ mod tests {
             decode_name(&cp949, false, NameEncoding::Cp437).unwrap(),
             korean
         );
-    }
-
-    #[test]
-    fn repr_like_python() {
-        assert_eq!(py_repr("dataset.zip"), "'dataset.zip'");
-        assert_eq!(py_repr("it's"), "\"it's\"");
-        assert_eq!(py_repr("a'b\"c"), "'a\\'b\"c'");
-        assert_eq!(
-            py_repr("a\\b\n\0\u{7f}\u{a0}"),
-            "'a\\\\b\\n\\x00\\x7f\\xa0'"
-        );
-        assert_eq!(py_repr("고양이"), "'고양이'");
-        assert_eq!(py_repr("\u{200b}\u{10ffff}"), "'\\u200b\\U0010ffff'");
-        assert_eq!(py_list_repr(&["dataset"]), "['dataset']");
-        assert_eq!(py_list_repr::<&str>(&[]), "[]");
-        assert_eq!(py_list_repr(&["a", "b"]), "['a', 'b']");
     }
 }

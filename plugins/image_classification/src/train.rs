@@ -4,47 +4,16 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+use premod_sdk::{Error, Result, Summary, TrainContext, dir_list, info, progress};
+
 use crate::extract::{self, ExtractError, Options};
-use crate::names::py_list_repr;
 use crate::params::Params;
 
-/// The host functions the flow uses (`host.log` at level info, `host.progress`).
-pub trait Host {
-    /// One log line.
-    fn log(&mut self, line: &str);
-    /// Progress: `done` of `total` entries.
-    fn progress(&mut self, done: u64, total: u64);
-}
-
-/// Mirrors the WIT `summary` record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Summary {
-    /// Archives considered.
-    pub total: u64,
-    /// Archives extracted.
-    pub success: u64,
-    /// Archives that failed without failing the step (always 0).
-    pub error: u64,
-    /// One line for the user.
-    pub message: Option<String>,
-}
-
-/// Mirrors the WIT `error` variants this module returns.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TrainError {
-    /// `error::invalid-params`
-    InvalidParams(String),
-    /// `error::invalid-data`
-    InvalidData(String),
-    /// `error::io`
-    Io(String),
-}
-
-impl From<ExtractError> for TrainError {
+impl From<ExtractError> for Error {
     fn from(e: ExtractError) -> Self {
         match e {
-            ExtractError::InvalidData(m) => TrainError::InvalidData(m),
-            ExtractError::Io(m) => TrainError::Io(m),
+            ExtractError::InvalidData(m) => Error::InvalidData(m),
+            ExtractError::Io(m) => Error::Io(m),
         }
     }
 }
@@ -53,48 +22,37 @@ const LOG_PREFIX: &str = "[hunmin log]";
 
 /// Unzips `<collection>/<archive>` into `output`, logging exactly what the platform's
 /// reference module logs.
-pub fn process_for_train(
-    collection: &str,
-    output: &str,
-    params: &str,
-    host: &mut dyn Host,
-) -> Result<Summary, TrainError> {
-    let params = Params::parse(params).map_err(TrainError::InvalidParams)?;
+pub fn process_for_train(ctx: &TrainContext) -> Result<Summary> {
+    let (collection, output) = (ctx.paths.collection.as_str(), ctx.paths.output.as_str());
+    let params = Params::parse(&ctx.rule.params).map_err(Error::InvalidParams)?;
 
-    host.log(&format!(
-        "{LOG_PREFIX}  the start line of the function [exec_process]"
-    ));
-    host.log(&format!("{LOG_PREFIX} pm.source_path : {collection}"));
-    let listing = list_dir(collection)?;
-    host.log(&format!(
-        "{LOG_PREFIX} Files and directories in {collection} :"
-    ));
-    host.log(&format!(
-        "{LOG_PREFIX} dir_list : {}",
-        py_list_repr(&listing)
-    ));
+    info!("{LOG_PREFIX}  the start line of the function [exec_process]");
+    info!("{LOG_PREFIX} pm.source_path : {collection}");
+    let listing = dir_list(collection)?;
+    info!("{LOG_PREFIX} Files and directories in {collection} :");
+    info!("{LOG_PREFIX} dir_list : {listing}");
 
     let archive = Path::new(collection).join(&params.archive);
     match fs::metadata(&archive) {
         Ok(meta) if meta.is_file() => {}
         Ok(_) => {
-            return Err(TrainError::InvalidData(format!(
+            return Err(Error::InvalidData(format!(
                 "{} is not a file; set the `archive` param to the ZIP file to extract \
                  ({collection} holds {})",
                 archive.display(),
-                py_list_repr(&listing)
+                listing
             )));
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(TrainError::InvalidData(format!(
+            return Err(Error::InvalidData(format!(
                 "expected the archive {} but it does not exist; {collection} holds {} \
                  (set the `archive` param to pick another file)",
                 archive.display(),
-                py_list_repr(&listing)
+                listing
             )));
         }
         Err(e) => {
-            return Err(TrainError::Io(format!(
+            return Err(Error::Io(format!(
                 "cannot inspect {}: {e}",
                 archive.display()
             )));
@@ -107,21 +65,14 @@ pub fn process_for_train(
         name_encoding: params.name_encoding,
     };
     let stats = extract::extract(&archive, Path::new(output), &opts, &mut |done, total| {
-        host.progress(done, total)
+        progress(done, total)
     })?;
 
-    let listing = list_dir(output)?;
-    host.log(&format!("{LOG_PREFIX} Files and directories in {output} :"));
-    host.log(&format!(
-        "{LOG_PREFIX} dir_list : {}",
-        py_list_repr(&listing)
-    ));
-    host.log(&format!(
-        "{LOG_PREFIX}  the finish line of the function [exec_process]"
-    ));
-    host.log(&format!(
-        "{LOG_PREFIX} the end line of the function [process_for_train]"
-    ));
+    let listing = dir_list(output)?;
+    info!("{LOG_PREFIX} Files and directories in {output} :");
+    info!("{LOG_PREFIX} dir_list : {listing}");
+    info!("{LOG_PREFIX}  the finish line of the function [exec_process]");
+    info!("{LOG_PREFIX} the end line of the function [process_for_train]");
 
     Ok(Summary {
         total: 1,
@@ -135,23 +86,6 @@ pub fn process_for_train(
             params.archive
         )),
     })
-}
-
-/// Sorted names in `dir`, like Python's `sorted(os.listdir(dir))`.
-fn list_dir(dir: &str) -> Result<Vec<String>, TrainError> {
-    let read = |e: io::Error| TrainError::Io(format!("cannot list {dir}: {e}"));
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(read)? {
-        names.push(
-            entry
-                .map_err(read)?
-                .file_name()
-                .to_string_lossy()
-                .into_owned(),
-        );
-    }
-    names.sort_unstable();
-    Ok(names)
 }
 
 /// Decimal units with one decimal, e.g. `95.1 MB`.
@@ -174,24 +108,10 @@ mod tests {
     use std::fs;
     use std::path::PathBuf;
 
+    use premod_sdk::testing::{Captured, capture};
     use zipcraft::{Entry, ZipBuilder};
 
     use super::*;
-
-    #[derive(Default)]
-    struct Recorder {
-        lines: Vec<String>,
-        progress: Vec<(u64, u64)>,
-    }
-
-    impl Host for Recorder {
-        fn log(&mut self, line: &str) {
-            self.lines.push(line.to_string());
-        }
-        fn progress(&mut self, done: u64, total: u64) {
-            self.progress.push((done, total));
-        }
-    }
 
     /// `collection/` holding `files`, and an empty `output/`; removed on drop.
     struct Step {
@@ -215,8 +135,11 @@ mod tests {
             self.root.join(name).to_string_lossy().into_owned()
         }
 
-        fn run(&self, params: &str, host: &mut Recorder) -> Result<Summary, TrainError> {
-            process_for_train(&self.dir("collection"), &self.dir("output"), params, host)
+        /// Runs the step with `params`, capturing its log and progress.
+        fn run(&self, params: &str) -> (Result<Summary>, Captured) {
+            let ctx =
+                TrainContext::new(self.dir("collection"), self.dir("output")).with_params(params);
+            capture(|| process_for_train(&ctx))
         }
     }
 
@@ -237,11 +160,11 @@ mod tests {
     #[test]
     fn logs_like_the_reference_module() {
         let step = Step::new("ok", &[("dataset.zip", dataset_zip())]);
-        let mut host = Recorder::default();
-        let summary = step.run("{}", &mut host).unwrap();
+        let (summary, host) = step.run("{}");
+        let summary = summary.unwrap();
         let (c, o) = (step.dir("collection"), step.dir("output"));
         assert_eq!(
-            host.lines,
+            host.messages(),
             [
                 "[hunmin log]  the start line of the function [exec_process]".to_string(),
                 format!("[hunmin log] pm.source_path : {c}"),
@@ -275,16 +198,19 @@ mod tests {
             "param",
             &[("b.zip", dataset_zip()), ("a.txt", b"x".to_vec())],
         );
-        let mut host = Recorder::default();
-        step.run(r#"{"archive": "b.zip"}"#, &mut host).unwrap();
-        assert_eq!(host.lines[3], "[hunmin log] dir_list : ['a.txt', 'b.zip']");
+        let (summary, host) = step.run(r#"{"archive": "b.zip"}"#);
+        summary.unwrap();
+        assert_eq!(
+            host.messages()[3],
+            "[hunmin log] dir_list : ['a.txt', 'b.zip']"
+        );
     }
 
     #[test]
     fn missing_archive_says_what_was_expected() {
         let step = Step::new("missing", &[("other.zip", dataset_zip())]);
-        let err = step.run("{}", &mut Recorder::default()).unwrap_err();
-        let TrainError::InvalidData(msg) = err else {
+        let err = step.run("{}").0.unwrap_err();
+        let Error::InvalidData(msg) = err else {
             panic!("{err:?}")
         };
         assert!(
@@ -296,10 +222,10 @@ mod tests {
     #[test]
     fn bad_params_are_invalid_params() {
         let step = Step::new("params", &[("dataset.zip", dataset_zip())]);
-        let mut host = Recorder::default();
-        let err = step.run(r#"{"max_entry": 3}"#, &mut host).unwrap_err();
+        let (result, host) = step.run(r#"{"max_entry": 3}"#);
+        let err = result.unwrap_err();
         assert!(
-            matches!(&err, TrainError::InvalidParams(m) if m.contains("`max_entry`")),
+            matches!(&err, Error::InvalidParams(m) if m.contains("`max_entry`")),
             "{err:?}"
         );
         assert!(host.lines.is_empty());
@@ -311,9 +237,9 @@ mod tests {
             .entry(Entry::file("../x", b"x".to_vec()))
             .build();
         let step = Step::new("hostile", &[("dataset.zip", zip)]);
-        let err = step.run("{}", &mut Recorder::default()).unwrap_err();
+        let err = step.run("{}").0.unwrap_err();
         assert!(
-            matches!(&err, TrainError::InvalidData(m) if m.starts_with("entry #0 '../x'")),
+            matches!(&err, Error::InvalidData(m) if m.starts_with("entry #0 '../x'")),
             "{err:?}"
         );
     }
