@@ -390,7 +390,8 @@ fn the_cli_runs_a_module_by_name_and_a_deploy_during_a_run_changes_nothing_for_i
     assert_eq!(stdout_json(&back)["version"], "1.0.0");
     let none = premod(&home, &["module", "rollback", "demo"]);
     assert_eq!(none.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&none.stderr).contains("no earlier deployment"));
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(stderr.matches("no earlier deployment").count(), 1, "said once: {stderr}");
 
     let missing = premod(
         &home,

@@ -121,10 +121,11 @@ pub(crate) fn parse_params(
     }
 }
 
-/// A usage error: exit code 2.
+/// A usage error: exit code 2. Its message already holds the whole chain, so it has no
+/// `source` (otherwise the chain would print twice).
 #[derive(Debug, thiserror::Error)]
 #[error("{0:#}")]
-pub struct UsageError(#[from] pub anyhow::Error);
+pub struct UsageError(pub anyhow::Error);
 
 /// Parses the arguments and runs the command. Returns the process exit code.
 pub fn run() -> ExitCode {
