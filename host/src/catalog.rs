@@ -20,6 +20,10 @@ pub enum CatalogError {
     NoModel(String),
     #[error("dataset {0} is the reference dataset of model(s) {1}; remove those first")]
     DatasetInUse(String, String),
+    #[error(
+        "model {0} has {1} run(s); delete them first with `premod rm RUN` (`premod runs` lists them)"
+    )]
+    ModelHasRuns(String, i64),
     #[error("rules[{0}].module: {1}")]
     Module(usize, RegistryError),
     #[error(transparent)]
@@ -221,6 +225,14 @@ impl<'r> Catalog<'r> {
     /// Removes a model and releases the versions it pinned.
     pub fn remove_model(&mut self, name: &str) -> Result<Model> {
         let m = self.model(name)?;
+        let runs: i64 = self.conn().query_row(
+            "SELECT count(*) FROM runs WHERE model = ?1",
+            params![name],
+            |r| r.get(0),
+        )?;
+        if runs > 0 {
+            return Err(CatalogError::ModelHasRuns(name.into(), runs));
+        }
         for i in 0..m.def.rules.len() {
             self.conn().execute(
                 "DELETE FROM leases WHERE kind = 'pin' AND holder = ?1",

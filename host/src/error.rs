@@ -24,6 +24,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// The step was stopped on request (Ctrl-C, `premod stop`).
     Stopped,
+    /// The host process died while the step ran (found and recorded at the next start).
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::InvalidModule => "invalid-module",
             ErrorKind::InvalidInput => "invalid-input",
             ErrorKind::Stopped => "stopped",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 

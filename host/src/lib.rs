@@ -11,6 +11,7 @@ pub mod home;
 pub mod limits;
 pub mod model;
 pub mod registry;
+pub mod runs;
 pub mod staging;
 pub mod step;
 pub mod steplog;

@@ -74,6 +74,50 @@ fn migrations() -> Migrations<'static> {
         );
         "#,
         ),
+        M::up(
+            r#"
+        -- One execution of a model. `worker_pid` is the process executing it; recovery marks
+        -- runs whose worker is gone as failed (interrupted).
+        CREATE TABLE runs (
+            id             INTEGER PRIMARY KEY,
+            model          TEXT NOT NULL REFERENCES models (name),
+            dataset        TEXT NOT NULL,
+            status         TEXT NOT NULL CHECK (status IN
+                               ('registered', 'running', 'completed', 'failed', 'stopped')),
+            created_at     TEXT NOT NULL,
+            started_at     TEXT,
+            finished_at    TEXT,
+            error_kind     TEXT,
+            error_message  TEXT,
+            output         TEXT,
+            worker_pid     INTEGER,
+            stop_requested INTEGER NOT NULL DEFAULT 0,
+            limits         TEXT NOT NULL
+        );
+        -- One step per rule, named {rule_no}_{module}.
+        CREATE TABLE steps (
+            run_id         INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            rule_no        INTEGER NOT NULL,
+            name           TEXT NOT NULL,
+            status         TEXT NOT NULL CHECK (status IN
+                               ('registered', 'running', 'completed', 'failed', 'stopped',
+                                'skipped')),
+            started_at     TEXT,
+            finished_at    TEXT,
+            module         TEXT NOT NULL,
+            module_version TEXT,
+            module_digest  TEXT,
+            module_info    TEXT,
+            progress_done  INTEGER NOT NULL DEFAULT 0,
+            progress_total INTEGER NOT NULL DEFAULT 0,
+            usage          TEXT,
+            error_kind     TEXT,
+            error_message  TEXT,
+            log            TEXT NOT NULL,
+            PRIMARY KEY (run_id, rule_no)
+        );
+        "#,
+        ),
     ])
 }
 

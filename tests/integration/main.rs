@@ -4,6 +4,7 @@ mod catalog;
 mod cli;
 mod extraction;
 mod registry;
+mod runs;
 mod sandbox;
 mod support;
 mod validation;

@@ -391,7 +391,11 @@ fn the_cli_runs_a_module_by_name_and_a_deploy_during_a_run_changes_nothing_for_i
     let none = premod(&home, &["module", "rollback", "demo"]);
     assert_eq!(none.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&none.stderr);
-    assert_eq!(stderr.matches("no earlier deployment").count(), 1, "said once: {stderr}");
+    assert_eq!(
+        stderr.matches("no earlier deployment").count(),
+        1,
+        "said once: {stderr}"
+    );
 
     let missing = premod(
         &home,

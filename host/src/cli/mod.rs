@@ -3,6 +3,7 @@
 mod catalog;
 mod exec;
 mod module;
+mod runs;
 mod transform;
 
 use crate::limits::{Limits, mib};
@@ -60,6 +61,19 @@ enum Command {
     /// Manage preprocessing models: create, list, show, rm
     #[command(subcommand)]
     Model(catalog::ModelCommand),
+    /// Run a model (`run MODEL`), or show a run (`run show ID`)
+    Run(runs::RunArgs),
+    /// List runs
+    Runs(runs::ListArgs),
+    /// Print a run's step logs
+    Logs(runs::LogsArgs),
+    /// Stop a run
+    Stop(runs::IdArgs),
+    /// Delete a finished run: records, logs and output
+    Rm(runs::IdArgs),
+    /// Execute a registered run (started by `premod run`)
+    #[command(hide = true)]
+    Worker(runs::WorkerArgs),
 }
 
 /// Limits shared by every command that runs a module.
@@ -150,6 +164,12 @@ pub fn run() -> ExitCode {
             Command::Module(cmd) => cmd.run(&ctx),
             Command::Dataset(cmd) => cmd.run(&ctx),
             Command::Model(cmd) => cmd.run(&ctx),
+            Command::Run(args) => args.run(&ctx).await,
+            Command::Runs(args) => runs::list(&ctx, args),
+            Command::Logs(args) => runs::logs(&ctx, args).await,
+            Command::Stop(args) => runs::stop(&ctx, args).await,
+            Command::Rm(args) => runs::remove(&ctx, args),
+            Command::Worker(args) => runs::worker(&ctx, args).await,
         }
     });
     match result {
