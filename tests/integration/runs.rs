@@ -152,8 +152,21 @@ fn toml_inline(v: &Value) -> String {
 fn the_seed_model_runs_to_completion_with_the_seed_log() {
     let env = Env::new();
     env.model("seed", &[("image_classification_premodule", json!({}))]);
-    let run = ok_json(&premod(&env.home, &["run", "seed", "--wait", "--json"]));
+    let waited = premod(&env.home, &["run", "seed", "--wait", "--json"]);
+    let run = ok_json(&waited);
     assert_eq!(run["status"], "completed", "{run}");
+    // stderr is a pipe here: the progress bar becomes plain, throttled lines.
+    let stderr = String::from_utf8_lossy(&waited.stderr);
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("progress "))
+        .collect();
+    assert!(
+        progress.len() >= 2 && progress.len() <= 11,
+        "one line per tenth of the way: {progress:?}"
+    );
+    assert!(progress.last().unwrap().ends_with("(100%)"), "{stderr}");
+    assert!(stderr.contains("### preprocessing start ###"), "{stderr}");
     let step = &run["steps"][0];
     assert_eq!(step["name"], "0_image_classification_premodule");
     assert_eq!(step["status"], "completed");

@@ -1,7 +1,7 @@
+use super::progress::TerminalObserver;
 use super::{LimitArgs, UsageError, parse_params};
 use crate::exec::{ExecRequest, exec};
 use crate::step::{Column, Rule};
-use crate::steplog::StderrObserver;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,7 +123,9 @@ impl ExecArgs {
                 on_ctrl_c.cancel();
             }
         });
-        let report = exec(&engine, request, Arc::new(StderrObserver), cancel).await;
+        let view = Arc::new(TerminalObserver::new());
+        let report = exec(&engine, request, view.clone(), cancel).await;
+        view.finish();
         if let (Some(reg), Some(lease)) = (&registry, lease) {
             reg.release(lease)?;
         }

@@ -3,6 +3,7 @@
 mod catalog;
 mod exec;
 mod module;
+mod progress;
 mod runs;
 mod transform;
 

@@ -1,8 +1,8 @@
 //! `premod run`, `runs`, `logs`, `stop`, `rm` and the hidden `worker`.
 
+use super::progress::TerminalObserver;
 use super::{Context, LimitArgs, UsageError};
 use crate::runs::{RunError, RunRecord, Runs, execute};
-use crate::steplog::StderrObserver;
 use clap::{Args, Subcommand};
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,15 +151,10 @@ impl RunArgs {
             .map_err(fail)?;
         if self.wait {
             let engine = ctx.engine()?;
-            let r = execute(
-                &ctx.home,
-                &engine,
-                run.id,
-                self.workers,
-                Some(Arc::new(StderrObserver)),
-            )
-            .await
-            .map_err(fail)?;
+            let view = Arc::new(TerminalObserver::new());
+            let r = execute(&ctx.home, &engine, run.id, self.workers, Some(view.clone())).await;
+            view.finish();
+            let r = r.map_err(fail)?;
             print_run(self.json, &r)?;
             return Ok(exit_code(&r));
         }
