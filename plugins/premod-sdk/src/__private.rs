@@ -29,7 +29,7 @@ mod glue {
     /// module's crate, which invokes [`crate::export!`], emits the exports.
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../../wit",
+            path: "wit",
             world: "premodule",
             pub_export_macro: true,
             export_macro_name: "export_premodule",

@@ -158,6 +158,15 @@ impl TrainContext {
         self
     }
 
+    /// Adds a source column to the rule (`premod exec --column NAME:TYPE`).
+    pub fn with_column(mut self, name: impl Into<String>, data_type: impl Into<String>) -> Self {
+        self.rule.source_columns.push(Column {
+            name: name.into(),
+            data_type: data_type.into(),
+        });
+        self
+    }
+
     /// Sets `do_fit`.
     pub fn with_do_fit(mut self, do_fit: bool) -> Self {
         self.do_fit = do_fit;
@@ -202,6 +211,15 @@ impl ServeContext {
     /// Sets the params text (a JSON object).
     pub fn with_params(mut self, params: impl Into<String>) -> Self {
         self.rule.params = params.into();
+        self
+    }
+
+    /// Adds a source column to the served rule.
+    pub fn with_column(mut self, name: impl Into<String>, data_type: impl Into<String>) -> Self {
+        self.rule.source_columns.push(Column {
+            name: name.into(),
+            data_type: data_type.into(),
+        });
         self
     }
 
