@@ -10,6 +10,7 @@ const TARGET: &str = "wasm32-wasip2";
 /// (workspace folder, constant name, artifact file stem)
 const COMPONENTS: &[(&str, &str, &str)] = &[
     ("plugins", "IMAGE_CLASSIFICATION", "image_classification"),
+    ("plugins", "TABULAR_NORMALIZE", "tabular_normalize"),
     ("tests/guests", "HOSTILE", "hostile"),
     ("tests/guests", "COMMAND", "command"),
     ("tests/guests", "FUTURE_MAJOR", "future_major"),

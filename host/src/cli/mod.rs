@@ -1,8 +1,10 @@
 //! The `premod` command line. Each verb lives in its own file with a clap struct and `run`.
 
 mod catalog;
+mod check;
 mod exec;
 mod module;
+mod new;
 mod progress;
 mod runs;
 mod transform;
@@ -53,6 +55,12 @@ enum Command {
     Exec(exec::ExecArgs),
     /// Run a module's transform on JSON batches read from stdin, one per line
     Transform(transform::TransformArgs),
+    /// Check a module file: world, API version, imports; print its exports, size, compile time
+    Check(check::CheckArgs),
+    /// Create a new module (Rust or Python) with a test, ready for `premod build`
+    New(new::NewArgs),
+    /// Build a module made by `premod new` into a component; prints the .wasm path
+    Build(new::BuildArgs),
     /// Manage module versions: add, list, show, deploy, deprecate, rollback, rm
     #[command(subcommand)]
     Module(module::ModuleCommand),
@@ -162,6 +170,9 @@ pub fn run() -> ExitCode {
         match cli.command {
             Command::Exec(args) => args.run(&ctx).await,
             Command::Transform(args) => args.run(&ctx).await,
+            Command::Check(args) => args.run(),
+            Command::New(args) => args.run(),
+            Command::Build(args) => args.run(),
             Command::Module(cmd) => cmd.run(&ctx),
             Command::Dataset(cmd) => cmd.run(&ctx),
             Command::Model(cmd) => cmd.run(&ctx),
