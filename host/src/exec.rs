@@ -6,7 +6,7 @@ use crate::engine::{Engine, Module, TrainJob};
 use crate::error::{ErrorKind, StepError};
 use crate::limits::Limits;
 use crate::staging::Staged;
-use crate::step::{MetaMount, Mounts, Rule, Summary, Usage};
+use crate::step::{MetaMount, Mounts, Parallel, Rule, Summary, Usage};
 use crate::steplog::{Level, LogLine, Source, StepObserver};
 use crate::store::ModuleVersion;
 use serde::Serialize;
@@ -33,6 +33,8 @@ pub struct ExecRequest {
     /// The registry version `module` is the blob of, when run by name: module_info then
     /// carries its fields, and the bytes must match its digest.
     pub registered: Option<ModuleVersion>,
+    /// Workers and the item error policy, for modules that export `items` (per-item steps).
+    pub parallel: Parallel,
 }
 
 /// What ran: the seed's `module_info`. Fields the registry fills (version, deploy time,
@@ -273,9 +275,15 @@ pub async fn exec(
                 limits: req.limits.clone(),
                 cancel,
             };
-            let outcome = engine
-                .run_train(&p.module, job, Arc::clone(&observer))
-                .await;
+            let observer = Arc::clone(&observer);
+            let outcome = match p.module.api().has_items && !req.parallel.whole {
+                true => {
+                    engine
+                        .run_items(&p.module, job, &req.parallel, observer)
+                        .await
+                }
+                false => engine.run_train(&p.module, job, observer).await,
+            };
             let result = match outcome.result {
                 Ok(summary) => commit(p.output, p.meta).map(|out| (summary, out)),
                 // Dropping the staged folders removes them; the targets are untouched.

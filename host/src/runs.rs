@@ -576,6 +576,7 @@ async fn run_steps(
             limits: limits.clone(),
             replace: false,
             registered: Some(versions[i].clone()),
+            parallel: Default::default(),
         };
 
         // Watch for `premod stop` and publish progress while the step runs.

@@ -98,3 +98,57 @@ impl Batch {
         }
     }
 }
+
+/// How a per-item step runs: the module exports `premod:premodule/items` (1.1.0) and the
+/// host runs `process-item` on a pool of instances.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parallel {
+    /// Instances running items at the same time (at least 1). Default: the machine's cores.
+    pub workers: usize,
+    /// What an item that fails does to the step.
+    pub on_item_error: OnItemError,
+    /// Run `process-for-train` in one instance even when the module exports `items`.
+    pub whole: bool,
+}
+
+impl Default for Parallel {
+    fn default() -> Self {
+        Parallel {
+            workers: default_workers(),
+            on_item_error: OnItemError::Fail,
+            whole: false,
+        }
+    }
+}
+
+/// One worker per core the process may use (1 if that cannot be read).
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What a failed item (an `error` result, a trap or the memory limit) does to its step.
+/// The time limit, the output quota and a stop request always end the whole step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnItemError {
+    /// The first failed item fails the step; the other workers stop.
+    #[default]
+    Fail,
+    /// The item is logged with its reason and counted as an error; the step goes on.
+    Skip,
+}
+
+impl std::str::FromStr for OnItemError {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fail" => Ok(OnItemError::Fail),
+            "skip" => Ok(OnItemError::Skip),
+            other => Err(format!(
+                "unknown item error policy {other:?}; use `fail` (the step fails) or `skip` \
+                 (count the item as an error and go on)"
+            )),
+        }
+    }
+}

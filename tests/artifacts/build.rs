@@ -16,6 +16,7 @@ const COMPONENTS: &[(&str, &str, &str)] = &[
     ("tests/guests", "FUTURE_MAJOR", "future_major"),
     ("tests/guests", "SERVE_ONLY", "serve_only"),
     ("tests/guests", "NETWORKED", "networked"),
+    ("tests/guests", "ITEMS", "items"),
 ];
 
 fn main() {

@@ -4,6 +4,7 @@ mod authoring;
 mod catalog;
 mod cli;
 mod extraction;
+mod parallel;
 mod registry;
 mod runs;
 mod sandbox;

@@ -85,6 +85,7 @@ impl Sandbox {
             limits,
             replace: false,
             registered: None,
+            parallel: Default::default(),
         }
     }
 }

@@ -1,7 +1,7 @@
 use super::progress::TerminalObserver;
 use super::{LimitArgs, UsageError, parse_params};
 use crate::exec::{ExecRequest, exec};
-use crate::step::{Column, Rule};
+use crate::step::{Column, OnItemError, Parallel, Rule};
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +42,16 @@ pub(crate) struct ExecArgs {
     /// Print one JSON object with the outcome to stdout
     #[arg(long)]
     json: bool,
+    /// Instances running items at once, for modules that export `items` (default: cores)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    parallel: Option<u16>,
+    /// What a failed item does, for modules that export `items`: fail the step, or skip it
+    /// (logged, counted as an error)
+    #[arg(long, value_name = "fail|skip", default_value = "fail")]
+    on_item_error: OnItemError,
+    /// Run `process-for-train` in one instance even if the module exports `items`
+    #[arg(long)]
+    whole: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -82,6 +92,13 @@ impl ExecArgs {
             limits: self.limits.limits()?,
             replace: self.replace,
             registered: None,
+            parallel: Parallel {
+                workers: self
+                    .parallel
+                    .map_or_else(crate::step::default_workers, usize::from),
+                on_item_error: self.on_item_error,
+                whole: self.whole,
+            },
         })
     }
 

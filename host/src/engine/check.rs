@@ -6,7 +6,7 @@ use crate::error::StepError;
 use semver::Version;
 
 /// The `premod:premodule` version this host implements (the package line of `wit/`).
-pub const API_VERSION: &str = "1.0.0";
+pub const API_VERSION: &str = "1.1.0";
 
 const PACKAGE: &str = "premod:premodule";
 
@@ -23,6 +23,8 @@ pub struct ModuleApi {
     pub has_train: bool,
     /// Exports `premod:premodule/serve` (`init-svc`, `transform`).
     pub has_serve: bool,
+    /// Exports `premod:premodule/items` (1.1.0: `plan`, `process-item`, `finish`).
+    pub has_items: bool,
 }
 
 pub(crate) fn host_api() -> Version {
@@ -164,6 +166,7 @@ pub(crate) fn inspect(exports: Vec<String>, imports: Vec<String>) -> Result<Modu
         api_version: api_version.expect("at least one versioned export"),
         has_train: has("train"),
         has_serve: has("serve"),
+        has_items: has("items"),
         exports,
         imports,
     })
@@ -232,7 +235,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(api.api_version, Version::new(1, 0, 0));
-        assert!(api.has_train && api.has_serve);
+        assert!(api.has_train && api.has_serve && !api.has_items);
+    }
+
+    #[test]
+    fn reads_the_items_export_of_1_1() {
+        let api = inspect(
+            names(&[
+                "premod:premodule/train@1.1.0",
+                "premod:premodule/serve@1.1.0",
+                "premod:premodule/items@1.1.0",
+            ]),
+            names(&["premod:premodule/host@1.1.0"]),
+        )
+        .unwrap();
+        assert_eq!(api.api_version, Version::new(1, 1, 0));
+        assert!(api.has_items);
+        let newer = inspect(names(&["premod:premodule/items@1.2.0"]), vec![]).unwrap_err();
+        assert!(newer.message.contains("upgrade premod"), "{newer}");
     }
 
     #[test]

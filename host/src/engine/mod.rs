@@ -17,6 +17,7 @@ mod bindings;
 mod cache;
 mod check;
 mod fs;
+mod items;
 mod limiter;
 mod logger;
 mod quota;
@@ -27,7 +28,7 @@ use crate::error::{ErrorKind, StepError};
 use crate::limits::Limits;
 use crate::step::{Batch, Mounts, Rule, Summary, Usage};
 use crate::steplog::{Level, Source, StepObserver};
-use bindings::exports::premod::premodule::{serve, train};
+use bindings::exports::premod::premodule::{items as items_api, serve, train};
 use bindings::premod::premodule::{host, types};
 use std::collections::HashMap;
 use std::future::Future;
@@ -96,6 +97,7 @@ pub struct Module {
     pre: InstancePre<StepState>,
     train: Option<train::GuestIndices>,
     serve: Option<serve::GuestIndices>,
+    items: Option<items_api::GuestIndices>,
     api: ModuleApi,
     compile_time: Duration,
 }
@@ -154,6 +156,9 @@ pub(crate) struct StepState {
     deadline: Instant,
     timeout: Duration,
     cancel: CancellationToken,
+    /// Whether the module's `progress` calls reach the observer; in a per-item step the
+    /// host reports progress itself (items done of items total).
+    guest_progress: bool,
 }
 
 impl WasiView for StepState {
@@ -186,7 +191,9 @@ impl host::Host for StepState {
     }
 
     fn progress(&mut self, done: u64, total: u64) {
-        self.log.observer().progress(done, total);
+        if self.guest_progress {
+            self.log.observer().progress(done, total);
+        }
     }
 }
 
@@ -303,7 +310,7 @@ impl Engine {
         sockets::udp::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
         sockets::udp_create_socket::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
         sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
-        bindings::Premodule::add_to_linker::<_, HasSelf<StepState>>(l, |s| s)?;
+        bindings::PremoduleItems::add_to_linker::<_, HasSelf<StepState>>(l, |s| s)?;
         Ok(linker)
     }
 
@@ -350,6 +357,12 @@ impl Engine {
             }
             false => None,
         };
+        let items = match api.has_items {
+            true => Some(
+                items_api::GuestIndices::new(&pre).map_err(|e| signature_mismatch("items", e))?,
+            ),
+            false => None,
+        };
         let module = Module {
             digest,
             size: bytes.len() as u64,
@@ -357,6 +370,7 @@ impl Engine {
             pre,
             train,
             serve,
+            items,
             api,
             compile_time,
         };
@@ -410,8 +424,34 @@ impl Engine {
         }
     }
 
-    /// A store with the sandbox: the given mounts, no environment, no arguments, captured
-    /// stdio, and the step's limits.
+    /// The sandbox of one step: the given mounts, no environment, no arguments, captured
+    /// stdio, and the step's limits, with a fresh output quota and module log.
+    fn spec(
+        &self,
+        mounts: &Mounts,
+        limits: &Limits,
+        cancel: CancellationToken,
+        observer: Arc<dyn StepObserver>,
+        collection_and_output: bool,
+    ) -> StoreSpec {
+        StoreSpec {
+            engine: self.engine.clone(),
+            mounts: mounts.clone(),
+            collection_and_output,
+            memory_bytes: limits.memory_bytes,
+            quota: Arc::new(quota::OutputQuota::new(
+                limits.max_output_bytes,
+                limits.max_output_files,
+            )),
+            log: Arc::new(logger::ModuleLog::new(observer, limits.max_log_bytes)),
+            deadline: Instant::now() + limits.timeout,
+            timeout: limits.timeout,
+            cancel,
+            guest_progress: true,
+        }
+    }
+
+    /// A store with the sandbox of one step (see [`Engine::spec`]).
     fn store(
         &self,
         mounts: &Mounts,
@@ -420,74 +460,8 @@ impl Engine {
         observer: Arc<dyn StepObserver>,
         collection_and_output: bool,
     ) -> Result<Store<StepState>, StepError> {
-        let log = Arc::new(logger::ModuleLog::new(observer, limits.max_log_bytes));
-        let mut wasi = WasiCtxBuilder::new();
-        // File I/O runs on the calling thread instead of hopping to a blocking pool for every
-        // call; the call itself still races the step's timer.
-        wasi.allow_blocking_current_thread(true);
-        wasi.allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }));
-        wasi.stdout(logger::CapturedStdio {
-            log: Arc::clone(&log),
-            source: Source::Stdout,
-        });
-        wasi.stderr(logger::CapturedStdio {
-            log: Arc::clone(&log),
-            source: Source::Stderr,
-        });
-        let mut mount = |host: &Path, guest: &str, perms: FsPerms| {
-            wasi.preopened_dir(host, guest, perms)
-                .map(|_| ())
-                .map_err(|e| {
-                    StepError::invalid_input(format!(
-                        "cannot mount {} at {guest}: {e:#}",
-                        host.display()
-                    ))
-                })
-        };
-        if collection_and_output {
-            mount(&mounts.collection, "/collection", FsPerms::ReadOnly)?;
-            if let Some(input) = &mounts.input {
-                mount(input, "/input", FsPerms::ReadOnly)?;
-            }
-            mount(&mounts.output, "/output", FsPerms::ReadWrite)?;
-        }
-        if let Some(meta) = &mounts.meta {
-            let perms = match meta.writable {
-                true => FsPerms::ReadWrite,
-                false => FsPerms::ReadOnly,
-            };
-            mount(&meta.path, "/meta", perms)?;
-        }
-        let state = StepState {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limiter: limiter::InstanceLimiter::new(limits.memory_bytes),
-            quota: Arc::new(quota::OutputQuota::new(
-                limits.max_output_bytes,
-                limits.max_output_files,
-            )),
-            log,
-            deadline: Instant::now() + limits.timeout,
-            timeout: limits.timeout,
-            cancel,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|ctx| {
-            let state = ctx.data();
-            if state.cancel.is_cancelled() {
-                return Err(Interrupted::Stopped.into());
-            }
-            if Instant::now() >= state.deadline {
-                return Err(Interrupted::Timeout(state.timeout).into());
-            }
-            Ok(UpdateDeadline::Yield(1))
-        });
-        Ok(store)
+        self.spec(mounts, limits, cancel, observer, collection_and_output)
+            .build()
     }
 
     /// Runs `process-for-train` once, in a fresh instance.
@@ -514,16 +488,7 @@ impl Engine {
                     };
                 }
             };
-        let ctx = types::TrainContext {
-            paths: types::Paths {
-                collection: "/collection".into(),
-                input: job.mounts.input.as_ref().map(|_| "/input".into()),
-                output: "/output".into(),
-                meta: job.mounts.meta.as_ref().map(|_| "/meta".into()),
-            },
-            rule: wit_rule(&job.rule),
-            do_fit: job.do_fit,
-        };
+        let ctx = train_context(&job);
         let deadline = store.data().deadline;
         let result = guarded(deadline, &job.cancel, job.limits.timeout, async {
             let instance = module.pre.instantiate_async(&mut store).await?;
@@ -661,6 +626,96 @@ impl Service {
     }
 }
 
+/// Everything a store of one step is made from. A per-item step builds one store per
+/// worker (and a new one after an item traps) from clones of the same spec, so every
+/// instance has the same sandbox and memory limit and shares the quota, log, deadline and
+/// cancel token.
+#[derive(Clone)]
+pub(crate) struct StoreSpec {
+    engine: wasmtime::Engine,
+    mounts: Mounts,
+    collection_and_output: bool,
+    memory_bytes: u64,
+    quota: Arc<quota::OutputQuota>,
+    log: Arc<logger::ModuleLog>,
+    deadline: Instant,
+    timeout: Duration,
+    cancel: CancellationToken,
+    guest_progress: bool,
+}
+
+impl StoreSpec {
+    fn build(&self) -> Result<Store<StepState>, StepError> {
+        let log = &self.log;
+        let mut wasi = WasiCtxBuilder::new();
+        // File I/O runs on the calling thread instead of hopping to a blocking pool for every
+        // call; the call itself still races the step's timer.
+        wasi.allow_blocking_current_thread(true);
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
+        wasi.stdout(logger::CapturedStdio {
+            log: Arc::clone(log),
+            source: Source::Stdout,
+        });
+        wasi.stderr(logger::CapturedStdio {
+            log: Arc::clone(log),
+            source: Source::Stderr,
+        });
+        let mut mount = |host: &Path, guest: &str, perms: FsPerms| {
+            wasi.preopened_dir(host, guest, perms)
+                .map(|_| ())
+                .map_err(|e| {
+                    StepError::invalid_input(format!(
+                        "cannot mount {} at {guest}: {e:#}",
+                        host.display()
+                    ))
+                })
+        };
+        let mounts = &self.mounts;
+        if self.collection_and_output {
+            mount(&mounts.collection, "/collection", FsPerms::ReadOnly)?;
+            if let Some(input) = &mounts.input {
+                mount(input, "/input", FsPerms::ReadOnly)?;
+            }
+            mount(&mounts.output, "/output", FsPerms::ReadWrite)?;
+        }
+        if let Some(meta) = &mounts.meta {
+            let perms = match meta.writable {
+                true => FsPerms::ReadWrite,
+                false => FsPerms::ReadOnly,
+            };
+            mount(&meta.path, "/meta", perms)?;
+        }
+        let state = StepState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: limiter::InstanceLimiter::new(self.memory_bytes),
+            quota: Arc::clone(&self.quota),
+            log: Arc::clone(log),
+            deadline: self.deadline,
+            timeout: self.timeout,
+            cancel: self.cancel.clone(),
+            guest_progress: self.guest_progress,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            let state = ctx.data();
+            if state.cancel.is_cancelled() {
+                return Err(Interrupted::Stopped.into());
+            }
+            if Instant::now() >= state.deadline {
+                return Err(Interrupted::Timeout(state.timeout).into());
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        Ok(store)
+    }
+}
+
 /// Runs a guest call against the deadline and the cancel token. A CPU-bound guest is stopped
 /// by the epoch callback; one blocked inside a host call is dropped here.
 async fn guarded<R>(
@@ -673,6 +728,20 @@ async fn guarded<R>(
         r = call => r,
         _ = tokio::time::sleep_until(deadline.into()) => Err(Interrupted::Timeout(timeout).into()),
         _ = cancel.cancelled() => Err(Interrupted::Stopped.into()),
+    }
+}
+
+/// What `process-for-train` (and the per-item calls) are told about the step.
+fn train_context(job: &TrainJob) -> types::TrainContext {
+    types::TrainContext {
+        paths: types::Paths {
+            collection: "/collection".into(),
+            input: job.mounts.input.as_ref().map(|_| "/input".into()),
+            output: "/output".into(),
+            meta: job.mounts.meta.as_ref().map(|_| "/meta".into()),
+        },
+        rule: wit_rule(&job.rule),
+        do_fit: job.do_fit,
     }
 }
 
@@ -723,8 +792,9 @@ use NotOk::{Guest, Mismatch};
 
 fn missing_export(api: &ModuleApi, iface: &str) -> StepError {
     StepError::invalid_module(format!(
-        "the module does not export premod:premodule/{iface}@{API_VERSION} (it exports {}); \
+        "the module does not export premod:premodule/{iface}@{} (it exports {}); \
          implement the whole `premodule` world",
+        api.api_version,
         api.exports.join(", ")
     ))
 }
