@@ -12,8 +12,10 @@ What it does:
 3. runs ``componentize-py -d <wit> -w premodule componentize premod_app`` with your module's
    folder, the SDK and the app on the Python path (only what is imported ends up in the
    component; sibling modules you import are included);
-4. appends two custom sections to the component: ``premod-api-version`` (``1.0.0``) and
-   ``premod-sdk`` (``python <sdk version> componentize-py <version>``).
+4. names Python and componentize-py in the component's ``producers`` section (the
+   interpreter inside is built from Rust and says so) and appends two custom sections:
+   ``premod-api-version`` (``1.0.0``) and ``premod-sdk`` (``python <sdk version>
+   componentize-py <version>``).
 
 Your module is imported while building (its top-level code runs then, with no folders
 mounted): keep file access inside the functions. Needs ``componentize-py`` (tested with
@@ -155,6 +157,84 @@ def add_custom_sections(path, sections):
             f.write(custom_section(name, value.encode("utf-8")))
 
 
+def _read_leb128(data, pos):
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _name(text):
+    encoded = text.encode("utf-8")
+    return _leb128(len(encoded)) + encoded
+
+
+def _read_name(data, pos):
+    n, pos = _read_leb128(data, pos)
+    return data[pos:pos + n].decode("utf-8"), pos + n
+
+
+def producers_payload(fields):
+    """A ``producers`` section body from ``[(field, [(name, version), ...]), ...]``."""
+    out = _leb128(len(fields))
+    for field, values in fields:
+        out += _name(field) + _leb128(len(values))
+        for name, version in values:
+            out += _name(name) + _name(version)
+    return out
+
+
+def parse_producers(payload):
+    count, pos = _read_leb128(payload, 0)
+    fields = []
+    for _ in range(count):
+        field, pos = _read_name(payload, pos)
+        n, pos = _read_leb128(payload, pos)
+        values = []
+        for _ in range(n):
+            name, pos = _read_name(payload, pos)
+            version, pos = _read_name(payload, pos)
+            values.append((name, version))
+        fields.append((field, values))
+    return fields
+
+
+def mark_producers(data, language, tool):
+    """The component ``data`` with ``language`` and ``tool`` (``(name, version)`` pairs) in its
+    top-level ``producers`` section, so that registries tell a Python component from the
+    Rust-built interpreter inside it (whose own sections say ``Rust``)."""
+    if data[:8] != COMPONENT_HEADER:
+        raise BuildError("not a WebAssembly component")
+    out = bytearray(data[:8])
+    pos, fields = 8, None
+    while pos < len(data):
+        section_id = data[pos]
+        size, body = _read_leb128(data, pos + 1)
+        end = body + size
+        if section_id == 0 and fields is None:
+            name, payload = _read_name(data, body)
+            if name == "producers":
+                fields = parse_producers(data[payload:end])
+                pos = end
+                continue
+        out += data[pos:end]
+        pos = end
+    fields = [(f, [v for v in values if v[0] != language[0] and v[0] != tool[0]])
+              for f, values in (fields or [])]
+    for field, value in (("language", language), ("processed-by", tool)):
+        for f, values in fields:
+            if f == field:
+                values.insert(0, value)
+                break
+        else:
+            fields.insert(0 if field == "language" else len(fields), (field, [value]))
+    return bytes(out) + custom_section("producers", producers_payload(fields))
+
+
 def componentize_command():
     exe = shutil.which("componentize-py")
     if exe:
@@ -205,13 +285,21 @@ def build(module_path, output=None, extra_imports=(), wit=WIT_DIR, verbose=False
             )
         if verbose:
             sys.stderr.write(proc.stdout + proc.stderr)
+        with open(staged, "rb") as f:
+            data = f.read()
+        version = componentize_version(cmd)
+        data = mark_producers(
+            data,
+            ("Python", "{}.{}".format(*sys.version_info[:2])),
+            ("componentize-py", version),
+        )
+        with open(staged, "wb") as f:
+            f.write(data)
         add_custom_sections(
             staged,
             {
                 "premod-api-version": API_VERSION,
-                "premod-sdk": "python {} componentize-py {}".format(
-                    __version__, componentize_version(cmd)
-                ),
+                "premod-sdk": "python {} componentize-py {}".format(__version__, version),
             },
         )
         os.makedirs(os.path.dirname(output), exist_ok=True)

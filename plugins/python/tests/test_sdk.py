@@ -255,6 +255,29 @@ class Build(unittest.TestCase):
             with self.assertRaises(build.BuildError):
                 build.add_custom_sections(path, {"a": "b"})
 
+    def test_producers_name_python_and_componentize_py(self):
+        existing = build.custom_section(
+            "producers",
+            build.producers_payload([("processed-by", [("wit-component", "0.245.1")])]),
+        )
+        other = build.custom_section("name", b"x")
+        data = build.COMPONENT_HEADER + existing + other
+        marked = build.mark_producers(data, ("Python", "3.11"), ("componentize-py", "0.25.1"))
+        self.assertTrue(marked.startswith(build.COMPONENT_HEADER + other))
+        payload = marked[len(build.COMPONENT_HEADER + other):]
+        size, body = build._read_leb128(payload, 1)
+        name, start = build._read_name(payload, body)
+        self.assertEqual(name, "producers")
+        self.assertEqual(build.parse_producers(payload[start:body + size]), [
+            ("language", [("Python", "3.11")]),
+            ("processed-by", [("componentize-py", "0.25.1"), ("wit-component", "0.245.1")]),
+        ])
+        # Marking twice changes nothing more; a component without the section gets one.
+        self.assertEqual(build.mark_producers(marked, ("Python", "3.11"),
+                                              ("componentize-py", "0.25.1")), marked)
+        bare = build.mark_producers(build.COMPONENT_HEADER, ("Python", "3.11"), ("c", "1"))
+        self.assertIn(b"producers", bare)
+
     def test_app_source_imports_preload_first(self):
         src = build.app_source("mine", ["encodings.cp1250"])
         self.assertLess(src.index("_preload.preload(('encodings.cp1250',))"), src.index("import mine"))
