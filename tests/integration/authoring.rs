@@ -374,10 +374,7 @@ async fn python_logging_goes_to_the_step_log_with_its_levels() {
     has(Level::Error, "probe caught");
     has(Level::Error, "ZeroDivisionError: division by zero");
     // The SDK names Python in the producers section (the interpreter inside is Rust-built).
-    assert_eq!(
-        probe.report.module_info.template.as_deref(),
-        Some("Python")
-    );
+    assert_eq!(probe.report.module_info.template.as_deref(), Some("Python"));
     let s = probe.report.summary.as_ref().unwrap();
     assert_eq!((s.total, s.success, s.error), (3, 2, 1));
     assert_eq!(probe.log.progress_events().last(), Some(&(1, 2)));
