@@ -12,6 +12,7 @@ pub mod limits;
 pub mod model;
 pub mod registry;
 pub mod runs;
+pub mod server;
 pub mod staging;
 pub mod step;
 pub mod steplog;

@@ -130,12 +130,34 @@ pub fn output_dir(home: &Home, model: &str, id: i64) -> PathBuf {
         .join(format!("ds_{id}"))
 }
 
-fn meta_dir(home: &Home, model: &str, rule_no: u32) -> PathBuf {
+/// Where rule `rule_no` of `model` keeps its fitted state (written by each run that fits).
+pub fn meta_dir(home: &Home, model: &str, rule_no: u32) -> PathBuf {
     home.root()
         .join("pm")
         .join(format!("pm_{model}"))
         .join("meta")
         .join(format!("rule_{rule_no}"))
+}
+
+/// Starts `exe worker ID` (the hidden `premod worker` command) as a background process that
+/// executes registered run `id`. It gets its own process group, so that a Ctrl-C meant for
+/// the caller (a shell command, `premod serve`) does not stop the run; `premod stop` does.
+pub fn spawn_worker(
+    exe: &Path,
+    home: &Home,
+    id: i64,
+    workers: usize,
+) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new(exe)
+        .arg("--home")
+        .arg(home.root())
+        .args(["worker", &id.to_string(), "--workers", &workers.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
 }
 
 /// Run records over the registry's database.
@@ -251,6 +273,20 @@ impl<'r> Runs<'r> {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(RunRecord { steps, ..run })
+    }
+
+    /// The newest completed run of `model`, if any: the one whose fitted state serving uses.
+    pub fn latest_completed(&self, model: &str) -> Result<Option<RunRecord>> {
+        let id: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT id FROM runs WHERE model = ?1 AND status = 'completed' \
+                 ORDER BY id DESC LIMIT 1",
+                params![model],
+                |r| r.get(0),
+            )
+            .optional()?;
+        id.map(|id| self.get(id)).transpose()
     }
 
     pub fn list(&self) -> Result<Vec<RunRecord>> {

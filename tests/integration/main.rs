@@ -1,5 +1,6 @@
 //! premod's integration tests: real components (built by `tests/artifacts`) in the real host.
 
+mod api;
 mod authoring;
 mod catalog;
 mod cli;

@@ -7,6 +7,7 @@ mod module;
 mod new;
 mod progress;
 mod runs;
+mod serve;
 mod transform;
 
 use crate::limits::{Limits, mib};
@@ -80,6 +81,8 @@ enum Command {
     Stop(runs::IdArgs),
     /// Delete a finished run: records, logs and output
     Rm(runs::IdArgs),
+    /// Serve the HTTP API and web UI (see /openapi.json)
+    Serve(serve::ServeArgs),
     /// Execute a registered run (started by `premod run`)
     #[command(hide = true)]
     Worker(runs::WorkerArgs),
@@ -181,6 +184,7 @@ pub fn run() -> ExitCode {
             Command::Logs(args) => runs::logs(&ctx, args).await,
             Command::Stop(args) => runs::stop(&ctx, args).await,
             Command::Rm(args) => runs::remove(&ctx, args),
+            Command::Serve(args) => args.run(&ctx).await,
             Command::Worker(args) => runs::worker(&ctx, args).await,
         }
     });
