@@ -2,6 +2,7 @@
 
 mod api;
 mod authoring;
+mod browser;
 mod catalog;
 mod cli;
 mod extraction;
