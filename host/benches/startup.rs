@@ -18,6 +18,16 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The batch of bench/native and bench/python: `rows` records with an id, `x` and a label.
+fn batch_json(rows: usize) -> Vec<u8> {
+    let records: Vec<serde_json::Value> = (0..rows)
+        .map(|i| {
+            serde_json::json!({"id": i, "x": (i % 1000) as f64 * 0.5, "label": format!("c{}", i % 7)})
+        })
+        .collect();
+    serde_json::to_vec(&records).unwrap()
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -105,6 +115,56 @@ fn main() {
         "step in-process: instantiate + process-for-train(ok)".into(),
         ms(median(step)),
     ));
+
+    // Warm start: a new engine (a new process) from the cached artifact to an instance that
+    // is ready to serve (`init-svc` done), then `transform` calls on that instance: a small
+    // batch (per-call overhead) and a 20,000-row one. The batch and the work (`x - mean` on
+    // JSON records) are those of bench/native and bench/python.
+    let meta = tempfile::tempdir().unwrap();
+    std::fs::write(meta.path().join("state.json"), r#"{"mean": 1.0}"#).unwrap();
+    let serve = |engine: &Engine| {
+        let module = engine.load(&bytes).unwrap();
+        rt.block_on(engine.start_service(
+            &module,
+            Some(meta.path()),
+            Rule::default(),
+            Limits::default(),
+            Arc::new(NullObserver),
+        ))
+        .unwrap()
+    };
+    let ready: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let engine = Engine::with_config(&config).unwrap();
+            let t = Instant::now();
+            let service = serve(&engine);
+            let d = t.elapsed();
+            drop(service);
+            d
+        })
+        .collect();
+    rows.push((
+        "warm start: cached artifact to ready instance (load + init-svc)".into(),
+        ms(median(ready)),
+    ));
+    let mut service = serve(&engine);
+    for (rows_n, calls) in [(10, 2000), (20_000, 15)] {
+        let batch = premod::step::Batch::json(batch_json(rows_n));
+        let times: Vec<Duration> = (0..calls)
+            .map(|i| {
+                let b = batch.clone();
+                let t = Instant::now();
+                let out = rt.block_on(service.transform(b, i as u64)).unwrap();
+                let d = t.elapsed();
+                std::hint::black_box(out);
+                d
+            })
+            .collect();
+        rows.push((
+            format!("transform of a {rows_n}-row JSON batch (one call)"),
+            ms(median(times)),
+        ));
+    }
 
     // `premod exec` as a process, warm (artifact cached in the home folder).
     let exe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/premod");

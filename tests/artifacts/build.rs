@@ -11,6 +11,7 @@ const TARGET: &str = "wasm32-wasip2";
 const COMPONENTS: &[(&str, &str, &str)] = &[
     ("plugins", "IMAGE_CLASSIFICATION", "image_classification"),
     ("plugins", "TABULAR_NORMALIZE", "tabular_normalize"),
+    ("plugins", "IMAGE_RESIZE", "image_resize"),
     ("tests/guests", "HOSTILE", "hostile"),
     ("tests/guests", "COMMAND", "command"),
     ("tests/guests", "FUTURE_MAJOR", "future_major"),

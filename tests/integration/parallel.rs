@@ -363,3 +363,86 @@ async fn modules_built_against_1_0_still_run_on_the_1_1_host() {
         .unwrap();
     assert_eq!(out.data, br#"[{"x":1}]"#);
 }
+
+/// The first-party image_resize module on a real (small) generated dataset: extracted by
+/// image_classification, then resized per item on 2 instances and in one instance
+/// (`process-for-train`): the same bytes, every image 224x224.
+#[tokio::test]
+async fn image_resize_per_item_matches_one_instance_on_a_real_dataset() {
+    let sb = Sandbox::new();
+    premod_datagen::write_dataset(
+        &premod_datagen::Options::small(),
+        &sb.collection().join("dataset.zip"),
+    )
+    .unwrap();
+    let extract = run(sb.request(artifacts::IMAGE_CLASSIFICATION, json!({}), test_limits())).await;
+    assert_eq!(
+        extract.report.status, "completed",
+        "{:?}",
+        extract.report.error
+    );
+
+    let mut outputs = Vec::new();
+    for (workers, whole) in [(2, false), (1, true)] {
+        let out = sb.dir.path().join(format!("resized-{workers}-{whole}"));
+        let mut req = sb.request(artifacts::IMAGE_RESIZE, json!({}), test_limits());
+        req.input = Some(sb.output());
+        req.output = out.clone();
+        req.parallel = Parallel {
+            workers,
+            on_item_error: OnItemError::Fail,
+            whole,
+        };
+        let r = run(req).await;
+        assert_eq!(r.report.status, "completed", "{:?}", r.report.error);
+        let summary = r.report.summary.clone().unwrap();
+        assert_eq!((summary.total, summary.error), (24, 0));
+        let mut files = Vec::new();
+        for (rel, _) in tree_bytes(&out) {
+            let img = image_size(&out.join(&rel));
+            assert_eq!(img, (224, 224), "{rel}");
+            files.push(rel);
+        }
+        assert_eq!(files.len(), 24);
+        outputs.push(tree_bytes(&out));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+fn tree_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Width and height from a PNG's IHDR or a JPEG's SOF marker (no image crate in the host).
+fn image_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    if b.starts_with(b"\x89PNG") {
+        let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        return (be(16), be(20));
+    }
+    let mut i = 2;
+    while i + 9 < b.len() {
+        let (marker, len) = (b[i + 1], u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize);
+        if (0xC0..=0xC3).contains(&marker) {
+            let h = u16::from_be_bytes([b[i + 5], b[i + 6]]) as u32;
+            let w = u16::from_be_bytes([b[i + 7], b[i + 8]]) as u32;
+            return (w, h);
+        }
+        i += 2 + len;
+    }
+    panic!("{} is neither PNG nor JPEG", path.display())
+}
