@@ -305,8 +305,8 @@ async fn openapi_document_matches_the_routes() {
             );
             if method != "get" {
                 assert!(
-                    responses.contains_key("401"),
-                    "{method} {path} documents 401"
+                    responses.contains_key("401") && responses.contains_key("403"),
+                    "{method} {path} documents 401 and 403"
                 );
             }
         }
@@ -915,6 +915,62 @@ async fn a_token_guards_every_change() {
         .expect(StatusCode::CREATED, None);
 }
 
+/// A page on another site cannot make the user's browser change anything, and a server
+/// without a token answers only to localhost names (DNS rebinding).
+#[tokio::test]
+async fn cross_site_and_rebound_requests_are_refused() {
+    let api = Api::new();
+    let c = api.collection();
+    let post = |origin: &str, host: &str, name: &str| {
+        Request::post("/v1/datasets")
+            .header(header::HOST, host)
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"name": name, "collection": c}).to_string(),
+            ))
+            .unwrap()
+    };
+    api.send(post("http://evil.example", "127.0.0.1:8080", "a"))
+        .await
+        .expect(StatusCode::FORBIDDEN, Some("forbidden"));
+    api.send(post("null", "127.0.0.1:8080", "a"))
+        .await
+        .expect(StatusCode::FORBIDDEN, Some("forbidden"));
+    api.send(post("http://127.0.0.1:8080", "127.0.0.1:8080", "a"))
+        .await
+        .expect(StatusCode::CREATED, None);
+    let rebound = Request::get("/v1/datasets")
+        .header(header::HOST, "evil.example:8080")
+        .body(Body::empty())
+        .unwrap();
+    api.send(rebound)
+        .await
+        .expect(StatusCode::FORBIDDEN, Some("forbidden"));
+    let local = Request::get("/v1/datasets")
+        .header(header::HOST, "localhost:8080")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(api.send(local).await.status, StatusCode::OK);
+
+    // With a token the server may be reached by other names; the Origin check stays.
+    let api = Api::with(|c| c.token = Some(Token::new(TOKEN).unwrap()));
+    let named = Request::get("/v1/datasets")
+        .header(header::HOST, "premod.internal:8080")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(api.send(named).await.status, StatusCode::OK);
+    let req = api
+        .request(Method::POST, "/v1/runs/1/stop")
+        .header(header::HOST, "premod.internal:8080")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    api.send(req)
+        .await
+        .expect(StatusCode::FORBIDDEN, Some("forbidden"));
+}
+
 #[test]
 fn serve_refuses_to_listen_beyond_loopback_without_a_token() {
     let home = tempfile::tempdir().unwrap();
@@ -986,8 +1042,9 @@ impl Live {
     }
 
     async fn sse(&self, path: &str, extra: &str) -> String {
-        let req =
-            format!("GET {path} HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n{extra}\r\n");
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n{extra}\r\n"
+        );
         self.raw(&req, "event: end").await
     }
 }
@@ -1077,7 +1134,7 @@ async fn live_logs_and_events_over_a_real_socket() {
     // Unknown runs are errors before any stream starts.
     let missing = live
         .raw(
-            "GET /v1/runs/999/events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            "GET /v1/runs/999/events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
             "\"not_found\"",
         )
         .await;
@@ -1091,7 +1148,7 @@ async fn oversized_upload_gets_413_before_the_body_is_sent() {
     // Announce 300 MiB and send none of it: the answer comes at once.
     let reply = live
         .raw(
-            "POST /v1/modules?name=big&version=1.0.0 HTTP/1.1\r\nHost: t\r\n\
+            "POST /v1/modules?name=big&version=1.0.0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
              Content-Type: application/wasm\r\nContent-Length: 314572800\r\n\r\n",
             "}}",
         )

@@ -80,6 +80,55 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
     }
 }
 
+/// Refuses requests a web page on another site could make through the user's browser:
+/// a mutating request whose `Origin` is not this server (cross-site request forgery), and,
+/// when the server has no token (loopback only), any request whose `Host` is not a loopback
+/// name (DNS rebinding). Clients that are not browsers send no `Origin`.
+pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    if state.config().token.is_none()
+        && let Some(h) = &host
+        && !is_loopback_host(h)
+    {
+        return ApiError::forbidden(format!(
+            "this server listens on loopback without a token and answers only to localhost \
+             names, not {h:?}; open it as http://127.0.0.1:PORT/, or start it with a token \
+             to serve other names"
+        ))
+        .into_response();
+    }
+    if is_mutating(req.method())
+        && let Some(origin) = req.headers().get(header::ORIGIN)
+    {
+        let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
+        let authority = origin.split_once("://").map(|(_, a)| a);
+        if authority.is_none() || authority != host.as_deref() {
+            return ApiError::forbidden(format!(
+                "a cross-site request from {origin:?} was refused; changes come from this \
+                 server's own pages or from clients that send no Origin"
+            ))
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +142,27 @@ mod tests {
         assert!(!format!("{t:?}").contains("secret"));
         assert!(Token::new("short").is_err());
         assert!(Token::new("has a space in the middle").is_err());
+    }
+
+    #[test]
+    fn loopback_host_names() {
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:80",
+            "127.1.2.3",
+            "[::1]:9",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1:80",
+            "[::2]:1",
+            "",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
     }
 }

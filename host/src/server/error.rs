@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    /// One of `bad_request`, `unauthorized`, `not_found`, `method_not_allowed`, `conflict`,
-    /// `payload_too_large`, `unsupported_media_type`, `invalid_module`, `module_error`,
-    /// `timeout`, `unavailable`, `internal`.
+    /// One of `bad_request`, `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `conflict`, `payload_too_large`, `unsupported_media_type`, `invalid_module`,
+    /// `module_error`, `module_failed`, `timeout`, `unavailable`, `internal`.
     pub code: &'static str,
     pub message: String,
 }
@@ -45,6 +45,10 @@ impl ApiError {
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     pub fn too_large(message: impl Into<String>) -> Self {

@@ -181,7 +181,8 @@ api_routes! {
     GET "/v1/runs/{id}/steps/{rule_no}/log/stream" => runs::log_stream,
 }
 
-/// The whole application: API, OpenAPI document and UI, with body limits and auth.
+/// The whole application: API, OpenAPI document and UI, with body limits, auth and the
+/// same-origin checks.
 pub fn app(state: AppState) -> Router {
     let max_json = state.config().max_json;
     api_router()
@@ -192,6 +193,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::same_origin,
         ))
         .with_state(state)
 }
