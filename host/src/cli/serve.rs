@@ -105,12 +105,26 @@ impl ServeArgs {
         std::io::stdout().flush()?;
         eprintln!(
             "premod serve: home {}; UI at http://{addr}/, API at /v1, OpenAPI at /openapi.json; \
-             {auth}; Ctrl-C stops the server (runs in progress go on)",
+             {auth}; Ctrl-C or SIGTERM stops the server (runs in progress go on)",
             ctx.home.root().display()
         );
         let state = AppState::new(config, engine);
         crate::server::serve(listener, state, async {
-            let _ = tokio::signal::ctrl_c().await;
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).ok();
+            let terminated = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminated => {}
+            }
+            eprintln!("premod serve: stopping (runs in progress go on in their workers)");
         })
         .await?;
         Ok(0)
