@@ -77,7 +77,7 @@ function table(opts) {
       caption ? h("caption", { class: "sr-only" }, caption) : null,
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
       body),
-    h("p", { class: "count" }, t("showing", { n: items.length })));
+    h("p", { class: "count" }, t(items.length === 1 ? "showing_one" : "showing", { n: items.length })));
 }
 
 function section(title, id, ...children) {
@@ -124,7 +124,10 @@ async function api(method, path, body) {
       const j = await res.json();
       if (j && j.error) { code = j.error.code; message = j.error.message; }
     } catch (_) { /* not JSON: keep the status line */ }
-    if (res.status === 401) message = `${t("err_unauthorized")} (${message})`;
+    if (res.status === 401) {
+      message = `${t("err_unauthorized")} (${message})`;
+      document.getElementById("token-field").hidden = false;
+    }
     throw new ApiError(res.status, code, message);
   }
   if (res.status === 204) return null;
@@ -873,6 +876,11 @@ function start() {
   });
   const token = document.getElementById("token");
   token.value = sessionStorage.getItem("premod.token") || "";
+  // The token field only matters when the server asks for a token.
+  api("GET", "/health").then((health) => {
+    const needed = Boolean(health && health.auth_required);
+    document.getElementById("token-field").hidden = !needed;
+  }, () => { /* keep the field: the user may need it */ });
   token.addEventListener("change", () => {
     if (token.value) sessionStorage.setItem("premod.token", token.value);
     else sessionStorage.removeItem("premod.token");

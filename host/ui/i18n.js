@@ -17,6 +17,7 @@ const LABELS = {
     yes: "예",
     no_: "아니오",
     showing: "전체 {n}건",
+    showing_one: "전체 {n}건",
     empty: "항목이 없습니다",
 
     models_title: "전처리 모델 목록",
@@ -169,6 +170,7 @@ const LABELS = {
     yes: "yes",
     no_: "no",
     showing: "{n} entries",
+    showing_one: "1 entry",
     empty: "Nothing here yet",
 
     models_title: "Preprocessing models",

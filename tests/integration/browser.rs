@@ -9,6 +9,7 @@ use crate::support::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,6 +24,19 @@ struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// chromedriver and the Chromium it starts, as one process group that is killed when the
+/// test ends: a failing test leaves no browser behind.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -97,30 +111,38 @@ impl Server {
             );
             premod(&home, &["module", "deploy", &format!("{name}@1.0.0")]);
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_premod"))
-            .arg("--home")
-            .arg(&home)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .env_remove("PREMOD_TOKEN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start premod serve");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let url = first
-            .trim()
-            .strip_prefix("premod serve: listening on ")
-            .unwrap_or_else(|| panic!("premod serve printed {first:?}, not its address"))
-            .to_string();
+        let (process, url) = serve(&home, None);
         Server {
             _dir: dir,
-            _process: Killed(child),
+            _process: process,
             url,
         }
     }
+}
+
+/// `premod serve` on a free loopback port over `home`; returns it and its URL.
+fn serve(home: &Path, token: Option<&str>) -> (Killed, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_premod"));
+    cmd.arg("--home")
+        .arg(home)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env_remove("PREMOD_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(token) = token {
+        cmd.env("PREMOD_TOKEN", token);
+    }
+    let mut child = cmd.spawn().expect("start premod serve");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("premod serve: listening on ")
+        .unwrap_or_else(|| panic!("premod serve printed {first:?}, not its address"))
+        .to_string();
+    (Killed(child), url)
 }
 
 fn free_port() -> u16 {
@@ -132,13 +154,14 @@ fn free_port() -> u16 {
 }
 
 /// chromedriver on a free loopback port, and a headless Chromium session through it.
-async fn browser(profile: &Path) -> (Killed, Client) {
+async fn browser(profile: &Path) -> (Group, Client) {
     let chromium = tool("CHROMIUM", CHROMIUM);
     let driver = tool("CHROMEDRIVER", CHROMEDRIVER);
     let port = free_port();
-    let process = Killed(
+    let process = Group(
         Command::new(driver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -154,6 +177,8 @@ async fn browser(profile: &Path) -> (Killed, Client) {
                 "--disable-gpu",
                 "--disable-background-networking",
                 "--disable-component-update",
+                "--disable-breakpad",
+                "--disable-crash-reporter",
                 "--disable-default-apps",
                 "--disable-extensions",
                 "--disable-sync",
@@ -299,6 +324,11 @@ async fn the_ui_creates_runs_follows_and_stops_a_model_in_headless_chromium() {
         "return document.querySelector('.r-module')",
     )
     .await;
+    page.until(
+        "the token field to stay hidden (this server has no token)",
+        "return document.getElementById('token-field').hidden",
+    )
+    .await;
     page.fill("#model-name-input", "image_classification_premodel")
         .await;
     page.client
@@ -393,7 +423,7 @@ async fn the_ui_creates_runs_follows_and_stops_a_model_in_headless_chromium() {
         "dataset": "image_classification_dataset",
         "columns": [{"name": "dataset", "type": "file"}],
         "rules": [{"rule_no": 0, "source_columns": ["dataset"], "module": "hostile",
-                   "params": {"action": "sleep_forever"}}],
+                   "params": {"action": "sleep_ms", "ms": 120_000}}],
     });
     // A mistake first: the API's message shows, and nothing is created.
     let mut wrong = model.clone();
@@ -552,6 +582,42 @@ async fn the_ui_creates_runs_follows_and_stops_a_model_in_headless_chromium() {
     )
     .await;
     page.shot("6-module-registry").await;
+
+    // A server with a token: the UI shows the token field, a change without the token is
+    // refused with a message that says what to do, and works once the token is typed.
+    let token_home = tempfile::tempdir().unwrap();
+    let token = "ui-test-token-0123456789";
+    let (_token_server, token_url) = serve(token_home.path(), Some(token));
+    page.client
+        .goto(&format!("{token_url}/#/datasets"))
+        .await
+        .unwrap();
+    page.until(
+        "the token field",
+        "return !document.getElementById('token-field').hidden && document.querySelector('#dataset-name')",
+    )
+    .await;
+    page.fill("#dataset-name", "guarded").await;
+    page.fill("#dataset-collection", token_home.path().to_str().unwrap())
+        .await;
+    page.click("#add-dataset").await;
+    let refused = page
+        .until(
+            "the 401 message",
+            "return document.querySelector('#flash .err')?.textContent",
+        )
+        .await;
+    assert!(
+        refused.as_str().unwrap().contains("API 토큰"),
+        "the message points at the token field: {refused}"
+    );
+    page.fill("#token", token).await;
+    page.click("#add-dataset").await;
+    page.until(
+        "the dataset added with the token",
+        "return [...document.querySelectorAll('#datasets th')].some((c) => c.textContent === 'guarded')",
+    )
+    .await;
 
     page.client.close().await.unwrap();
 }
