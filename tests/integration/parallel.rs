@@ -446,3 +446,53 @@ fn image_size(path: &Path) -> (u32, u32) {
     }
     panic!("{} is neither PNG nor JPEG", path.display())
 }
+
+/// The flags of `premod exec`: `--parallel`, `--on-item-error`, `--whole`, and bad values.
+#[test]
+fn exec_flags_choose_workers_policy_and_path() {
+    let sb = sandbox(&[("a.txt", "ok"), ("b.txt", "fail")]);
+    let exec = |out: &str, flags: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_premod"))
+            .arg("--home")
+            .arg(crate::support::test_home())
+            .args(["exec", artifacts::ITEMS, "--json", "--collection"])
+            .arg(sb.collection())
+            .arg("--output")
+            .arg(sb.dir.path().join(out))
+            .args(flags)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        (
+            output.status.code(),
+            json,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, json, stderr) = exec("skip", &["--parallel", "2", "--on-item-error", "skip"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json["summary"]["error"], 1);
+    assert!(
+        stderr.contains("2 items (every file under /collection), 2 workers, on item error: skip"),
+        "{stderr}"
+    );
+
+    let (code, json, _) = exec("fail", &["--parallel", "1"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(json["error"]["kind"], "module-error");
+
+    // `--whole`: process-for-train in one instance, which stops at b.txt's error.
+    let (code, json, stderr) = exec("whole", &["--whole"]);
+    assert_eq!(code, Some(1));
+    assert!(!stderr.contains("per-item step"), "{stderr}");
+    assert_eq!(
+        json["error"]["message"],
+        "invalid-data: /collection/b.txt says fail"
+    );
+
+    let (code, _, stderr) = exec("bad", &["--on-item-error", "ignore"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("use `fail`"), "{stderr}");
+    let (code, _, _) = exec("zero", &["--parallel", "0"]);
+    assert_eq!(code, Some(2));
+}
