@@ -81,6 +81,8 @@ impl Engine {
         // A child of the step's token: cancelling it (an item failed under `fail`) stops
         // every worker without looking like a stop request from the user.
         let abort = job.cancel.child_token();
+        // If this future is dropped mid-step (its caller gave up), the worker threads stop too.
+        let _stop_workers = abort.clone().drop_guard();
         let mut spec = self.spec(
             &job.mounts,
             &job.limits,
