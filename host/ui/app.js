@@ -754,8 +754,9 @@ async function viewModules(_m, gen) {
           const call = (action, method, path, msg) => h("button", {
             type: "button", class: action === "delete" ? "small danger" : "small", "data-action": action,
             "aria-label": `${t(action)} ${ref}`,
-            disabled: v.status === "retired" || (action === "deploy" && v.status === "deployed") ||
-              (action === "deprecate" && v.status !== "registered"),
+            // The registry refuses these; the buttons say so before a click.
+            disabled: v.status === "retired" ||
+              (action === "deprecate" ? v.status !== "registered" : v.status === "deployed"),
             onclick: async (e) => {
               if (action === "delete" && !confirm(t("confirm_version_delete", { name, version: v.version }))) return;
               const out = await act(e.target, () => api(method, path), t(msg, { name, version: v.version }));

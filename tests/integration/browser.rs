@@ -581,6 +581,17 @@ async fn the_ui_creates_runs_follows_and_stops_a_model_in_headless_chromium() {
         ),
     )
     .await;
+    let buttons = page
+        .js(
+            "const b = (v, a) => document.querySelector(`[data-module=\"hostile\"] tr[data-version=\"${v}\"] button[data-action=\"${a}\"]`).disabled; \
+             return [b('1.0.0', 'deploy'), b('1.0.0', 'delete'), b('1.1.0', 'deploy'), b('1.1.0', 'delete')]",
+        )
+        .await;
+    assert_eq!(
+        buttons,
+        json!([true, true, false, false]),
+        "the deployed version can be neither deployed again nor deleted"
+    );
     page.shot("6-module-registry").await;
 
     // A server with a token: the UI shows the token field, a change without the token is
