@@ -229,3 +229,33 @@ fn transform_reads_batches_from_stdin() {
         ]
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly_without_a_panic() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    for i in 0..3 {
+        let folder = home.join(format!("collection_{i}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_premod"))
+            .args(["--home", home.to_str().unwrap(), "dataset", "add"])
+            .arg(format!("dataset_{i}"))
+            .arg("--collection")
+            .arg(&folder)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_premod"))
+        .args(["--home", home.to_str().unwrap(), "dataset", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before premod writes: its writes fail with EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -54,7 +54,7 @@ impl CheckArgs {
                         "file": file,
                         "error": { "kind": e.kind.as_str(), "message": e.message },
                     });
-                    println!("{out}");
+                    out!("{out}");
                 } else {
                     eprintln!("error ({}): {file}: {}", e.kind, e.message);
                 }
@@ -88,9 +88,9 @@ impl CheckArgs {
             imports: api.imports.clone(),
         };
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            out!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            print!("{}", text(&report));
+            out!("{}", text(&report).trim_end());
         }
         Ok(0)
     }

@@ -147,7 +147,7 @@ impl ExecArgs {
             reg.release(lease)?;
         }
         if self.json {
-            println!("{}", serde_json::to_string(&report)?);
+            out!("{}", serde_json::to_string(&report)?);
         } else if let Some(e) = &report.error {
             eprintln!("error ({}): {}", e.kind, e.message);
         } else if let Some(out) = &report.output {

@@ -1,5 +1,14 @@
 //! The `premod` command line. Each verb lives in its own file with a clap struct and `run`.
 
+/// `println!` for command output that never panics: when stdout is closed early
+/// (`premod runs | head -1`) the rest of the output is dropped quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod catalog;
 mod check;
 mod exec;

@@ -100,8 +100,8 @@ fn print<T: Serialize>(
     human: impl FnOnce() -> String,
 ) -> anyhow::Result<u8> {
     match json {
-        true => println!("{}", serde_json::to_string(value)?),
-        false => println!("{}", human()),
+        true => out!("{}", serde_json::to_string(value)?),
+        false => out!("{}", human()),
     }
     Ok(0)
 }

@@ -138,13 +138,13 @@ impl NewArgs {
         }
         let shown = root.display();
         match self.lang {
-            Lang::Rust => println!(
+            Lang::Rust => out!(
                 "created {shown} (Rust premodule, premod-sdk in vendor/premod-sdk)\n\
                  next:\n  cd {shown}\n  cargo test\n  premod build\n  premod exec \
                  target/{WASM_TARGET}/release/{}.wasm --collection DIR --output DIR",
                 self.name
             ),
-            Lang::Python => println!(
+            Lang::Python => out!(
                 "created {shown} (Python premodule, premod_sdk/ for the tests)\n\
                  next:\n  cd {shown}\n  python3 -m unittest\n  premod build      \
                  (needs `pip install {COMPONENTIZE_PY}`)\n  premod exec target/{}.wasm \
@@ -270,7 +270,7 @@ impl BuildArgs {
             ))
             .into());
         };
-        println!("{}", built.display());
+        out!("{}", built.display());
         Ok(0)
     }
 }

@@ -118,8 +118,8 @@ fn describe(r: &RunRecord) -> String {
 
 fn print_run(json: bool, r: &RunRecord) -> anyhow::Result<()> {
     match json {
-        true => println!("{}", serde_json::to_string(r)?),
-        false => println!("{}", describe(r)),
+        true => out!("{}", serde_json::to_string(r)?),
+        false => out!("{}", describe(r)),
     }
     Ok(())
 }
@@ -181,10 +181,12 @@ impl RunArgs {
         }
         let r = Runs::new(&mut reg).get(run.id).map_err(fail)?;
         match self.json {
-            true => println!("{}", serde_json::to_string(&r)?),
-            false => println!(
+            true => out!("{}", serde_json::to_string(&r)?),
+            false => out!(
                 "run {} of {} registered; follow it with `premod logs {} --follow`",
-                r.id, r.model, r.id
+                r.id,
+                r.model,
+                r.id
             ),
         }
         Ok(0)
@@ -205,14 +207,18 @@ pub(crate) fn list(ctx: &Context, a: ListArgs) -> anyhow::Result<u8> {
     runs.recover().map_err(fail)?;
     let all = runs.list().map_err(fail)?;
     match a.json {
-        true => println!("{}", serde_json::to_string(&all)?),
+        true => out!("{}", serde_json::to_string(&all)?),
         false => {
-            println!(
+            out!(
                 "{:<5} {:<32} {:<32} {:<32} {:<32} STATUS",
-                "ID", "MODEL", "DATASET", "STARTED", "FINISHED"
+                "ID",
+                "MODEL",
+                "DATASET",
+                "STARTED",
+                "FINISHED"
             );
             for r in &all {
-                println!(
+                out!(
                     "{:<5} {:<32} {:<32} {:<32} {:<32} {}",
                     r.id,
                     r.model,
@@ -294,8 +300,8 @@ pub(crate) fn remove(ctx: &Context, a: IdArgs) -> anyhow::Result<u8> {
     runs.recover().map_err(fail)?;
     let r = runs.remove(a.id).map_err(fail)?;
     match a.json {
-        true => println!("{}", serde_json::to_string(&r)?),
-        false => println!("removed run {} (records, logs and output)", r.id),
+        true => out!("{}", serde_json::to_string(&r)?),
+        false => out!("removed run {} (records, logs and output)", r.id),
     }
     Ok(0)
 }

@@ -101,7 +101,7 @@ impl ServeArgs {
             false => "no token: loopback only",
         };
         // The first line on stdout is the address, for scripts that listen on port 0.
-        println!("premod serve: listening on http://{addr}");
+        out!("premod serve: listening on http://{addr}");
         std::io::stdout().flush()?;
         eprintln!(
             "premod serve: home {}; UI at http://{addr}/, API at /v1, OpenAPI at /openapi.json; \
