@@ -75,6 +75,23 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 impl ModelDef {
+    /// The columns `rule` reads, with their types from the model's column list: what a step
+    /// of that rule is given as its source columns.
+    pub fn source_columns(&self, rule: &RuleDef) -> Vec<crate::step::Column> {
+        rule.source_columns
+            .iter()
+            .map(|c| crate::step::Column {
+                name: c.clone(),
+                data_type: self
+                    .columns
+                    .iter()
+                    .find(|d| &d.name == c)
+                    .map(|d| d.data_type.clone())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
     /// Reads a model file: `.json` as JSON, anything else as TOML.
     pub fn from_file(path: &Path) -> Result<ModelDef, ModelFileError> {
         let file = path.display().to_string();

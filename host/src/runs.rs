@@ -21,7 +21,7 @@ use crate::exec::{ExecRequest, exec};
 use crate::home::Home;
 use crate::limits::Limits;
 use crate::registry::Registry;
-use crate::step::{Column, Rule};
+use crate::step::Rule;
 use crate::steplog::{LogLine, StepObserver};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
@@ -584,19 +584,7 @@ async fn run_steps(
             )
             .map_err(db)?;
 
-        let columns = rule
-            .source_columns
-            .iter()
-            .map(|c| Column {
-                name: c.clone(),
-                data_type: def
-                    .columns
-                    .iter()
-                    .find(|d| &d.name == c)
-                    .map(|d| d.data_type.clone())
-                    .unwrap_or_default(),
-            })
-            .collect();
+        let columns = def.source_columns(rule);
         let request = ExecRequest {
             module: home.blob(&versions[i].digest),
             collection: PathBuf::from(&dataset.collection),

@@ -17,7 +17,7 @@ use crate::engine::Service;
 use crate::error::ErrorKind;
 use crate::model::ModelDef;
 use crate::runs::{RunRecord, Runs};
-use crate::step::{Batch, Column, Rule};
+use crate::step::{Batch, Rule};
 use crate::steplog::{LogLine, StepObserver};
 use axum::Json;
 use axum::body::Body;
@@ -276,19 +276,7 @@ async fn start(
             ))
         })?;
     let meta = crate::runs::meta_dir(home, &def.name, rule.rule_no);
-    let columns = rule
-        .source_columns
-        .iter()
-        .map(|c| Column {
-            name: c.clone(),
-            data_type: def
-                .columns
-                .iter()
-                .find(|d| &d.name == c)
-                .map(|d| d.data_type.clone())
-                .unwrap_or_default(),
-        })
-        .collect();
+    let columns = def.source_columns(rule);
     let observer = Arc::new(TracingObserver {
         model: def.name.clone(),
         rule_no: rule.rule_no,
