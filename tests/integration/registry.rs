@@ -248,16 +248,38 @@ fn the_cache_compiles_once_detects_corruption_and_follows_engine_settings() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
         .unwrap();
+    // Damage arrives as a new file (premod itself only ever renames artifacts into place):
+    // rewriting the file in place would pull the pages from under the engines above, which
+    // still run code mapped from it.
+    let replace = |bytes: &[u8]| {
+        let tmp = artifact.with_extension("damaged");
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, &artifact).unwrap();
+    };
     let mut art = std::fs::read(&artifact).unwrap();
     let mid = art.len() / 2;
     art[mid] ^= 0xff;
-    std::fs::write(&artifact, art).unwrap();
+    replace(&art);
     let third = Engine::with_config(&config).unwrap();
     assert_eq!(third.load(&bytes).unwrap().readiness(), Readiness::Compiled);
     assert_eq!(third.compile_count(), 1);
     let fourth = Engine::with_config(&config).unwrap();
     assert_eq!(
         fourth.load(&bytes).unwrap().readiness(),
+        Readiness::Precompiled
+    );
+
+    // A truncated artifact, and one whose checksum file is gone: rebuilt too.
+    let art = std::fs::read(&artifact).unwrap();
+    replace(&art[..art.len() / 2]);
+    let fifth = Engine::with_config(&config).unwrap();
+    assert_eq!(fifth.load(&bytes).unwrap().readiness(), Readiness::Compiled);
+    std::fs::remove_file(artifact.with_extension("crc")).unwrap();
+    let sixth = Engine::with_config(&config).unwrap();
+    assert_eq!(sixth.load(&bytes).unwrap().readiness(), Readiness::Compiled);
+    let seventh = Engine::with_config(&config).unwrap();
+    assert_eq!(
+        seventh.load(&bytes).unwrap().readiness(),
         Readiness::Precompiled
     );
 

@@ -2,9 +2,9 @@
 //! that makes compiled code compatible (wasmtime version and settings).
 //!
 //! Only premod writes these files: a component is compiled from bytes that passed `check`,
-//! serialized, and written atomically beside a CRC-32 of the artifact. Loading verifies the
-//! CRC before handing the bytes to wasmtime; anything missing, stale or corrupt is deleted
-//! and rebuilt. premod never loads a precompiled file it did not write (deserializing
+//! serialized, and written atomically beside a CRC-32 of the artifact. Loading maps the file
+//! and verifies the CRC over the mapping before anything from it runs; anything missing,
+//! stale or corrupt is deleted and rebuilt. premod never loads a precompiled file it did not write (deserializing
 //! untrusted artifacts is unsafe), so there is no way to import one.
 
 use std::hash::{Hash, Hasher};
@@ -40,26 +40,46 @@ impl ArtifactCache {
     }
 
     /// The cached component for `digest`, if a valid one exists.
+    ///
+    /// The artifact is mapped, not read: wasmtime's `deserialize_file` maps the file and runs
+    /// the code from that mapping, so nothing is copied. The CRC-32 is then checked over that
+    /// very mapping (`image_range` is the whole file: wasmtime applies no relocations to it)
+    /// before anything from it runs. Artifacts are only ever replaced by rename, so a mapped
+    /// file never changes under a running module.
     pub(crate) fn load(&self, engine: &wasmtime::Engine, digest: &str) -> Option<Component> {
         let (art, sum) = self.paths(digest);
-        let bytes = std::fs::read(&art).ok()?;
-        let expected = std::fs::read_to_string(&sum).ok();
-        let actual = checksum(&bytes);
-        if expected.as_deref() != Some(actual.as_str()) {
-            tracing::warn!(path = %art.display(), "precompiled artifact is corrupt or incomplete; rebuilding");
-            self.remove(digest);
+        if !art.is_file() {
             return None;
         }
+        let corrupt = |why: &str| {
+            tracing::warn!(path = %art.display(), why, "precompiled artifact is corrupt or incomplete; rebuilding");
+            self.remove(digest);
+            None
+        };
+        let Ok(expected) = std::fs::read_to_string(&sum) else {
+            return corrupt("no checksum file");
+        };
         // SAFETY: the artifact was produced by `Component::serialize` in `store` below (only
-        // premod writes this folder) and its checksum matches what was written then.
-        match unsafe { Component::deserialize(engine, &bytes) } {
-            Ok(c) => Some(c),
+        // premod writes this folder, atomically); its checksum is verified right below,
+        // before the component is used.
+        let component = match unsafe { Component::deserialize_file(engine, &art) } {
+            Ok(c) => c,
             Err(e) => {
-                tracing::warn!(path = %art.display(), error = %e, "precompiled artifact is stale; rebuilding");
+                tracing::warn!(path = %art.display(), error = %e, "precompiled artifact is stale or unreadable; rebuilding");
                 self.remove(digest);
-                None
+                return None;
             }
+        };
+        let image = component.image_range();
+        // SAFETY: `image_range` is the mapping the component owns; it lives as long as
+        // `component` and is only read here.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(image.start, image.end as usize - image.start as usize)
+        };
+        if checksum(bytes) != expected {
+            return corrupt("checksum mismatch");
         }
+        Some(component)
     }
 
     /// Writes `component`'s artifact for `digest`. Failures only cost a later recompile.
