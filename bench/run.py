@@ -4,8 +4,10 @@ Runs every workload side by side in one run, repetitions interleaved so that a n
 hurts every implementation alike, and prints a table of medians; writes target/bench/suite.json.
 
 Workloads and implementations:
-  extract    the bench dataset.zip (2,000 images): native (image_classification's extractor
-             compiled natively), Python zipfile, premod (image_classification.wasm, one instance)
+  extract    the bench dataset.zip (2,000 images): native (premod-unzip, image_classification's
+             extractor, compiled natively), Python zipfile, premod (image_classification.wasm,
+             one instance) with the host-native unzip (the default) and with it turned off
+             (`--native-capabilities off`: the same extractor runs inside the sandbox)
   resize     decode + resize 224x224 + encode every image of the extracted dataset: native on
              1 and N threads, Python + Pillow, premod process-for-train (--whole, one instance),
              premod per-item on 1 and N instances (image_resize.wasm)
@@ -70,9 +72,9 @@ def fresh(name):
     return path
 
 
-def premod_exec(home, module, extra, output):
-    cmd = [PREMOD, "--home", home, "exec", module, "--collection", DATASET, "--output", output,
-           "--json"] + extra
+def premod_exec(home, module, extra, output, native=True):
+    cmd = [PREMOD, "--home", home, "--native-capabilities", "on" if native else "off",
+           "exec", module, "--collection", DATASET, "--output", output, "--json"] + extra
     wall, rss, out = run_rss(cmd)
     report = json.loads(out)
     if report["status"] != "completed":
@@ -134,11 +136,15 @@ def main():
     premod_exec(home, ir, ["--input", extracted, "--parallel", "1"], fresh("warmup-ir"))
 
     print(f"extract: {REPS} interleaved runs", file=sys.stderr)
-    extract = {"native": [], "python": [], "premod 1 instance": []}
+    extract = {"native": [], "python": [], "premod, host-native unzip": [],
+               "premod, in the module (native off)": []}
     for _ in range(REPS):
         extract["native"].append(timed([NATIVE, "extract", zip_path, fresh("x-native")]))
         extract["python"].append(timed(PYTHON + ["extract", zip_path, fresh("x-python")]))
-        extract["premod 1 instance"].append(premod_exec(home, ic, [], fresh("x-premod")))
+        extract["premod, host-native unzip"].append(
+            premod_exec(home, ic, [], fresh("x-premod")))
+        extract["premod, in the module (native off)"].append(
+            premod_exec(home, ic, [], fresh("x-premod-wasm"), native=False))
     results["workloads"]["extract"] = {k: summarize(v) for k, v in extract.items()}
 
     reps = max(3, REPS // 2)
@@ -218,10 +224,10 @@ def report(results):
         native = next(v for k, v in rows.items() if k.startswith("native"))
         python = rows["python"]
         print(f"\n{name} (median of {native['n']})")
-        print(f"  {'implementation':<36}{'process s':>10}{'work s':>9}{'x native':>9}"
+        print(f"  {'implementation':<40}{'process s':>10}{'work s':>9}{'x native':>9}"
               f"{'x python':>9}{'peak RSS MiB':>13}")
         for k, v in rows.items():
-            print(f"  {k:<36}{v['wall']:>10.3f}{v.get('work') or 0:>9.3f}"
+            print(f"  {k:<40}{v['wall']:>10.3f}{v.get('work') or 0:>9.3f}"
                   f"{v['wall'] / native['wall']:>9.2f}{v['wall'] / python['wall']:>9.2f}"
                   f"{v['rss']:>13.1f}")
     print("\ntransform (median per call)")

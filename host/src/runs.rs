@@ -142,16 +142,20 @@ pub fn meta_dir(home: &Home, model: &str, rule_no: u32) -> PathBuf {
 /// Starts `exe worker ID` (the hidden `premod worker` command) as a background process that
 /// executes registered run `id`. It gets its own process group, so that a Ctrl-C meant for
 /// the caller (a shell command, `premod serve`) does not stop the run; `premod stop` does.
+/// It runs with the caller's `--native-capabilities` setting.
 pub fn spawn_worker(
     exe: &Path,
     home: &Home,
     id: i64,
     workers: usize,
+    native_capabilities: bool,
 ) -> std::io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     std::process::Command::new(exe)
         .arg("--home")
         .arg(home.root())
+        .arg("--native-capabilities")
+        .arg(if native_capabilities { "on" } else { "off" })
         .args(["worker", &id.to_string(), "--workers", &workers.to_string()])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

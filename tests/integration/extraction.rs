@@ -2,8 +2,11 @@
 //! real host exactly as `premod exec` runs it.
 
 use crate::support::*;
+use premod::limits::Limits;
 use serde_json::json;
 use std::io::{Read, Write};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use zipcraft::{Entry, FLAG_UTF8, ZipBuilder};
 
 /// The module's own lines from the seed's log, with the guest paths premod mounts.
@@ -18,18 +21,60 @@ const SEED_LINES: &[&str] = &[
     "[hunmin log] the end line of the function [process_for_train]",
 ];
 
-/// Puts `zip` in a fresh collection as dataset.zip and runs the module on it. The output
-/// target already holds a file: a failed run must leave it exactly as it was.
+/// Puts `zip` in a fresh collection as dataset.zip and runs the module on it, twice: with the
+/// host's native extraction (`premod:native/zip`, the default) and with it turned off (the
+/// module extracts in the sandbox). Both must end the same way, with the same output and the
+/// same error text; the native run is returned. The output target already holds a file: a
+/// failed run must leave it exactly as it was.
 async fn extract(zip: &[u8], params: serde_json::Value) -> (Run, Sandbox) {
+    extract_with(zip, params, test_limits()).await
+}
+
+async fn extract_with(zip: &[u8], params: serde_json::Value, limits: Limits) -> (Run, Sandbox) {
+    let (native, native_sb) = extract_on(engine(), zip, params.clone(), limits.clone()).await;
+    let (in_module, module_sb) = extract_on(engine_without_native(), zip, params, limits).await;
+    assert_eq!(native.report.status, in_module.report.status);
+    assert_eq!(native.error_kind(), in_module.error_kind());
+    // Over the output quota, the bytes requested depend on how each side buffers its writes.
+    let comparable = |run: &Run| {
+        let msg = run.error_message();
+        match run.error_kind() {
+            Some("output-limit") => msg.split(" (").next().unwrap_or_default().to_string(),
+            _ => msg,
+        }
+    };
+    assert_eq!(comparable(&native), comparable(&in_module));
+    assert_eq!(native_sb.snapshot(), module_sb.snapshot());
+    let said = |run: &Run, text: &str| run.messages().iter().any(|m| m.contains(text));
+    if !in_module.error_message().starts_with("invalid-params") {
+        assert!(
+            said(&in_module, "extraction: in the module"),
+            "{:?}",
+            in_module.messages()
+        );
+    }
+    assert!(!said(&native, "extraction: in the module"));
+    if native.report.error.is_none() {
+        assert!(said(&native, "premod:native/zip extracted"));
+    }
+    (native, native_sb)
+}
+
+async fn extract_on(
+    engine: &premod::engine::Engine,
+    zip: &[u8],
+    params: serde_json::Value,
+    limits: Limits,
+) -> (Run, Sandbox) {
     let sb = Sandbox::new();
     std::fs::remove_file(sb.collection().join(COLLECTION_FILE)).unwrap();
     std::fs::write(sb.collection().join("dataset.zip"), zip).unwrap();
     std::fs::create_dir(sb.output()).unwrap();
     std::fs::write(sb.output().join("previous.txt"), "previous\n").unwrap();
     let before = sb.snapshot();
-    let mut req = sb.request(artifacts::IMAGE_CLASSIFICATION, params, test_limits());
+    let mut req = sb.request(artifacts::IMAGE_CLASSIFICATION, params, limits);
     req.replace = true;
-    let run = run(req).await;
+    let run = run_on(engine, req, CancellationToken::new()).await;
     if run.report.error.is_some() {
         assert_eq!(
             sb.snapshot(),
@@ -259,5 +304,138 @@ async fn a_missing_archive_says_what_was_expected() {
     assert!(
         msg.contains("dataset.zip") && msg.contains(COLLECTION_FILE),
         "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn the_output_limits_hold_whichever_side_extracts() {
+    let zip = ZipBuilder::new()
+        .entry(Entry::file(b"dataset/a.bin".to_vec(), vec![1u8; 100_000]))
+        .entry(Entry::file(b"dataset/b.bin".to_vec(), vec![2u8; 100_000]))
+        .entry(Entry::file(b"dataset/c.bin".to_vec(), vec![3u8; 100_000]))
+        .build();
+    let bytes = Limits {
+        max_output_bytes: 150_000,
+        ..test_limits()
+    };
+    let (run, _) = extract_with(&zip, json!({}), bytes).await;
+    assert_eq!(run.error_kind(), Some("output-limit"), "{:?}", run.report);
+    assert!(
+        run.error_message().contains("150000"),
+        "{}",
+        run.error_message()
+    );
+
+    // dataset/ and two files fit; the third file does not.
+    let files = Limits {
+        max_output_files: 3,
+        ..test_limits()
+    };
+    let (run, _) = extract_with(&zip, json!({}), files).await;
+    assert_eq!(run.error_kind(), Some("output-limit"), "{:?}", run.report);
+    assert!(
+        run.error_message().contains("files"),
+        "{}",
+        run.error_message()
+    );
+}
+
+/// Enough small entries that extracting them takes well over the limits below on any machine.
+fn many_entries() -> Vec<u8> {
+    let entries = (0..40_000).map(|i| Entry::file(format!("dataset/{i}.txt"), b"x".to_vec()));
+    ZipBuilder::new().entries(entries).build()
+}
+
+#[tokio::test]
+async fn a_host_native_extraction_ends_at_the_time_limit_and_on_stop() {
+    let zip = many_entries();
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        max_output_files: 100_000,
+        ..test_limits()
+    };
+    let params = json!({"max_entries": 100_000});
+    let (run, _) = extract_on(engine(), &zip, params.clone(), limits).await;
+    assert_eq!(run.error_kind(), Some("timeout"), "{:?}", run.report);
+
+    let sb = Sandbox::new();
+    std::fs::write(sb.collection().join("dataset.zip"), &zip).unwrap();
+    let limits = Limits {
+        max_output_files: 100_000,
+        ..test_limits()
+    };
+    let req = sb.request(artifacts::IMAGE_CLASSIFICATION, params, limits);
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stopper.cancel();
+    });
+    let run = run_on(engine(), req, cancel).await;
+    assert_eq!(run.error_kind(), Some("stopped"), "{:?}", run.report);
+    assert!(!sb.output().exists(), "a stopped step leaves no output");
+}
+
+#[tokio::test]
+async fn an_archive_behind_a_symbolic_link_is_refused_both_ways() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.zip");
+    std::fs::write(
+        &secret,
+        one(Entry::file(b"dataset/s.txt".to_vec(), b"s".to_vec())),
+    )
+    .unwrap();
+    for engine in [engine(), engine_without_native()] {
+        let sb = Sandbox::new();
+        std::os::unix::fs::symlink(&secret, sb.collection().join("dataset.zip")).unwrap();
+        let run = run_on(
+            engine,
+            sb.request(artifacts::IMAGE_CLASSIFICATION, json!({}), test_limits()),
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(run.error_kind(), Some("module-error"), "{:?}", run.report);
+        assert!(!sb.output().exists());
+    }
+}
+
+#[tokio::test]
+async fn a_module_can_not_point_the_native_extraction_outside_its_mounts() {
+    let collection_file = format!("/collection/{COLLECTION_FILE}");
+    for (archive, destination, why) in [
+        ("/collection/../../etc/passwd", "/output", "`..`"),
+        ("/etc/passwd", "/output", "is not under /collection"),
+        ("/output/x.zip", "/output", "is not under /collection"),
+        (
+            collection_file.as_str(),
+            "/collection",
+            "is not under /output",
+        ),
+        (collection_file.as_str(), "/output/../collection", "`..`"),
+        (collection_file.as_str(), "/meta", "is not under /output"),
+    ] {
+        let run = hostile(
+            "native_zip",
+            json!({"archive": archive, "destination": destination}),
+            test_limits(),
+        )
+        .await;
+        let msg = run.error_message();
+        assert!(
+            msg.contains("InvalidPath") && msg.contains(why),
+            "{archive} -> {destination}: {msg}"
+        );
+    }
+    // A real archive that is not a ZIP gets through the path checks and is refused as data.
+    let run = hostile(
+        "native_zip",
+        json!({"archive": collection_file, "destination": "/output"}),
+        test_limits(),
+    )
+    .await;
+    assert!(
+        run.error_message().contains("InvalidData"),
+        "{}",
+        run.error_message()
     );
 }

@@ -19,6 +19,19 @@ pub fn engine() -> &'static Engine {
     &ENGINE
 }
 
+/// An engine with the host-native capabilities turned off (`--native-capabilities off`):
+/// modules that would use them do the same work in the sandbox.
+pub fn engine_without_native() -> &'static Engine {
+    static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
+        Engine::with_config(&premod::engine::EngineConfig {
+            native_capabilities: false,
+            ..Default::default()
+        })
+        .expect("engine")
+    });
+    &ENGINE
+}
+
 /// A premod home folder for every CLI call of this test binary, so that tests never touch
 /// the machine's real one.
 pub fn test_home() -> &'static Path {
@@ -137,8 +150,12 @@ pub async fn run(req: ExecRequest) -> Run {
 }
 
 pub async fn run_with_cancel(req: ExecRequest, cancel: CancellationToken) -> Run {
+    run_on(engine(), req, cancel).await
+}
+
+pub async fn run_on(engine: &Engine, req: ExecRequest, cancel: CancellationToken) -> Run {
     let log = Arc::new(MemoryObserver::default());
-    let report = exec(engine(), req, log.clone(), cancel).await;
+    let report = exec(engine, req, log.clone(), cancel).await;
     Run {
         report,
         log,

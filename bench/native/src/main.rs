@@ -2,7 +2,7 @@
 //! prints one JSON object (timings measured in-process) on stdout.
 //!
 //! ```text
-//! bench-native extract ZIP OUT              unzip with image_classification's safe extractor
+//! bench-native extract ZIP OUT              unzip with premod-unzip, image_classification's safe extractor
 //! bench-native resize SRC OUT [THREADS]     image_resize over every image, on THREADS threads
 //! bench-native transform ROWS CALLS         x - mean over a JSON batch of ROWS records
 //! ```
@@ -40,11 +40,11 @@ fn main() {
 fn extract(zip: &Path, out: &Path) -> Value {
     std::fs::create_dir_all(out).unwrap();
     let t = Instant::now();
-    let stats = image_classification::extract::extract(
+    let stats = premod_unzip::extract(
         zip,
         out,
-        &image_classification::extract::Options::default(),
-        &mut |_, _| {},
+        &premod_unzip::Options::default(),
+        &premod_unzip::NoHooks,
     )
     .unwrap_or_else(|e| panic!("extract: {e}"));
     json!({"seconds": t.elapsed().as_secs_f64(), "files": stats.files, "bytes": stats.bytes})

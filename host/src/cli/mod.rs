@@ -36,13 +36,37 @@ pub struct Cli {
     /// $PREMOD_HOME, else $XDG_DATA_HOME/premod, else ~/.local/share/premod]
     #[arg(long, global = true, value_name = "DIR")]
     home: Option<std::path::PathBuf>,
+    /// Offer modules premod's host-native capabilities (premod:native: ZIP extraction at
+    /// native speed, under the step's own limits). `off` keeps every byte of untrusted input
+    /// inside the WebAssembly sandbox: modules then do that work themselves, more slowly
+    #[arg(
+        long,
+        global = true,
+        value_name = "on|off",
+        env = "PREMOD_NATIVE_CAPABILITIES",
+        default_value = "on",
+        value_parser = parse_switch,
+        action = clap::ArgAction::Set,
+    )]
+    native_capabilities: bool,
     #[command(subcommand)]
     command: Command,
 }
 
-/// What every command gets: the resolved home folder.
+/// `on` / `off` (also `true`/`false`, `1`/`0`).
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("expected `on` or `off`, got {text:?}")),
+    }
+}
+
+/// What every command gets: the resolved home folder and the host's settings.
 pub(crate) struct Context {
     pub(crate) home: crate::home::Home,
+    /// `--native-capabilities`.
+    pub(crate) native_capabilities: bool,
 }
 
 impl Context {
@@ -50,6 +74,7 @@ impl Context {
     pub(crate) fn engine(&self) -> anyhow::Result<crate::engine::Engine> {
         crate::engine::Engine::with_config(&crate::engine::EngineConfig {
             cache_dir: Some(self.home.cache()),
+            native_capabilities: self.native_capabilities,
             ..Default::default()
         })
     }
@@ -178,7 +203,10 @@ pub fn run() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let home = crate::home::Home::resolve(cli.home.as_deref()).map_err(UsageError)?;
-        let ctx = Context { home };
+        let ctx = Context {
+            home,
+            native_capabilities: cli.native_capabilities,
+        };
         match cli.command {
             Command::Exec(args) => args.run(&ctx).await,
             Command::Transform(args) => args.run(&ctx).await,

@@ -30,9 +30,11 @@ const RUST_SDK: &[Embedded] = embed!(
     "src/context.rs",
     "src/error.rs",
     "src/host.rs",
+    "src/native.rs",
     "src/py.rs",
     "src/testing.rs",
     "wit/premodule.wit",
+    "wit/native/zip.wit",
 );
 const RUST_SDK_MANIFEST: &str = include_str!("../../../plugins/premod-sdk/Cargo.toml");
 const PLUGINS_MANIFEST: &str = include_str!("../../../plugins/Cargo.toml");

@@ -160,21 +160,13 @@ impl RunArgs {
         }
         // A background worker, in its own process group so that the shell's Ctrl-C for this
         // command does not reach it.
-        use std::os::unix::process::CommandExt;
-        let spawned = std::process::Command::new(std::env::current_exe()?)
-            .arg("--home")
-            .arg(ctx.home.root())
-            .args([
-                "worker",
-                &run.id.to_string(),
-                "--workers",
-                &self.workers.to_string(),
-            ])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .process_group(0)
-            .spawn();
+        let spawned = crate::runs::spawn_worker(
+            &std::env::current_exe()?,
+            &ctx.home,
+            run.id,
+            self.workers,
+            ctx.native_capabilities,
+        );
         if let Err(e) = spawned {
             Runs::new(&mut reg).request_stop(run.id).map_err(fail)?;
             anyhow::bail!("cannot start a worker for run {}: {e}", run.id);

@@ -83,6 +83,7 @@ impl ServeArgs {
         config.pool_size = self.pool_size;
         config.transform_limits.timeout = timeout;
         config.transform_limits.memory_bytes = mib(self.transform_memory);
+        config.native_capabilities = ctx.native_capabilities;
         Ok(config)
     }
 

@@ -9,3 +9,15 @@ wasmtime::component::bindgen!({
     world: "premodule-items",
     exports: { default: async },
 });
+
+/// Bindings for `premod:native` (`wit/native/`), the optional host-native capabilities.
+/// Imports are trappable: going over the step's output quota or deadline inside a capability
+/// ends the step exactly as the same write made by the module would. They are async: the
+/// work runs on its own thread while the runtime goes on (stop requests, timers, other steps).
+pub(crate) mod native {
+    wasmtime::component::bindgen!({
+        path: "../wit/native",
+        world: "capabilities",
+        imports: { default: async | trappable },
+    });
+}

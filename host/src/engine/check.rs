@@ -10,6 +10,12 @@ pub const API_VERSION: &str = "1.1.0";
 
 const PACKAGE: &str = "premod:premodule";
 
+/// The `premod:native` version this host implements (the package line of `wit/native/`):
+/// optional host-native capabilities, versioned on their own.
+pub const NATIVE_VERSION: &str = "1.0.0";
+
+const NATIVE_PACKAGE: &str = "premod:native";
+
 /// What a component says about itself, read before it is instantiated.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ModuleApi {
@@ -119,7 +125,7 @@ pub(crate) fn inspect(exports: Vec<String>, imports: Vec<String>) -> Result<Modu
                  ({PACKAGE}@{host})"
             )));
         };
-        check_version(v, &host)?;
+        check_version(PACKAGE, v, &host)?;
         if api_version.as_ref().is_none_or(|cur| v > cur) {
             api_version = Some(v.clone());
         }
@@ -139,7 +145,14 @@ pub(crate) fn inspect(exports: Vec<String>, imports: Vec<String>) -> Result<Modu
             "wasi:http" => denied.push(name.clone()),
             PACKAGE if iface == "host" || iface == "types" => {
                 if let Some(v) = version {
-                    check_version(&v, &host)?;
+                    check_version(PACKAGE, &v, &host)?;
+                }
+            }
+            NATIVE_PACKAGE if iface == "zip" => {
+                let native = Version::parse(NATIVE_VERSION).expect("NATIVE_VERSION is semver");
+                match version {
+                    Some(v) => check_version(NATIVE_PACKAGE, &v, &native)?,
+                    None => unknown.push(name.clone()),
                 }
             }
             _ => unknown.push(name.clone()),
@@ -156,7 +169,8 @@ pub(crate) fn inspect(exports: Vec<String>, imports: Vec<String>) -> Result<Modu
     if !unknown.is_empty() {
         return Err(StepError::invalid_module(format!(
             "the module imports {}, which premod does not provide; a premodule may import only \
-             {PACKAGE}/host and WASI io, clocks, filesystem, random and cli (stdio, exit)",
+             {PACKAGE}/host, {NATIVE_PACKAGE}/zip and WASI io, clocks, filesystem, random and \
+             cli (stdio, exit)",
             unknown.join(", ")
         )));
     }
@@ -172,19 +186,19 @@ pub(crate) fn inspect(exports: Vec<String>, imports: Vec<String>) -> Result<Modu
     })
 }
 
-fn check_version(v: &Version, host: &Version) -> Result<(), StepError> {
+fn check_version(package: &str, v: &Version, host: &Version) -> Result<(), StepError> {
     if v.major != host.major {
         return Err(StepError::invalid_module(format!(
-            "the module was built against {PACKAGE}@{v}, but this premod runs modules built \
-             against {PACKAGE}@{}.x (it implements {host}); rebuild the module against wit/ of \
+            "the module was built against {package}@{v}, but this premod runs modules built \
+             against {package}@{}.x (it implements {host}); rebuild the module against wit/ of \
              this premod",
             host.major
         )));
     }
     if (v.minor, v.patch) > (host.minor, host.patch) {
         return Err(StepError::invalid_module(format!(
-            "the module was built against {PACKAGE}@{v}, newer than the {host} this premod \
-             implements; upgrade premod, or build the module against {PACKAGE}@{host}"
+            "the module was built against {package}@{v}, newer than the {host} this premod \
+             implements; upgrade premod, or build the module against {package}@{host}"
         )));
     }
     Ok(())
@@ -253,6 +267,44 @@ mod tests {
         assert!(api.has_items);
         let newer = inspect(names(&["premod:premodule/items@1.2.0"]), vec![]).unwrap_err();
         assert!(newer.message.contains("upgrade premod"), "{newer}");
+    }
+
+    #[test]
+    fn accepts_the_native_capabilities_of_its_major_version_only() {
+        let exports = || {
+            names(&[
+                "premod:premodule/train@1.0.0",
+                "premod:premodule/serve@1.0.0",
+            ])
+        };
+        let api = inspect(exports(), names(&["premod:native/zip@1.0.0"])).unwrap();
+        assert_eq!(api.imports, ["premod:native/zip@1.0.0"]);
+        let newer = inspect(exports(), names(&["premod:native/zip@1.3.0"])).unwrap_err();
+        assert!(newer.message.contains("premod:native@1.3.0"), "{newer}");
+        let major = inspect(exports(), names(&["premod:native/zip@2.0.0"])).unwrap_err();
+        assert!(major.message.contains("premod:native@1.x"), "{major}");
+        let other = inspect(exports(), names(&["premod:native/shell@1.0.0"])).unwrap_err();
+        assert!(other.message.contains("does not provide"), "{other}");
+    }
+
+    #[test]
+    fn api_versions_match_the_wit_package_lines() {
+        let native = include_str!("../../../wit/native/zip.wit");
+        assert!(native.contains(&format!("package premod:native@{NATIVE_VERSION};")));
+    }
+
+    #[test]
+    fn the_sdk_copies_of_the_wit_are_the_released_files() {
+        assert_eq!(
+            include_str!("../../../plugins/premod-sdk/wit/premodule.wit"),
+            include_str!("../../../wit/since_v1.0.0/premodule.wit"),
+            "premod-sdk builds against the frozen 1.0.0"
+        );
+        assert_eq!(
+            include_str!("../../../plugins/premod-sdk/wit/native/zip.wit"),
+            include_str!("../../../wit/native/zip.wit"),
+            "copy wit/native/zip.wit to plugins/premod-sdk/wit/native/"
+        );
     }
 
     #[test]

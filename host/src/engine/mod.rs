@@ -20,6 +20,7 @@ mod fs;
 mod items;
 mod limiter;
 mod logger;
+mod native;
 mod quota;
 
 pub use check::{API_VERSION, ModuleApi};
@@ -55,6 +56,7 @@ pub struct Engine {
     artifacts: Option<cache::ArtifactCache>,
     compiles: AtomicU64,
     artifact_hits: AtomicU64,
+    native_capabilities: bool,
     _ticker: EpochTicker,
 }
 
@@ -66,6 +68,9 @@ pub struct EngineConfig {
     pub cache_dir: Option<std::path::PathBuf>,
     /// Optimise generated code (Cranelift `speed`); off compiles faster and runs slower.
     pub optimize: bool,
+    /// Offer the host-native capabilities of `premod:native` (`wit/native/`). Off, every
+    /// call answers `unavailable` and modules do the work in the sandbox themselves.
+    pub native_capabilities: bool,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +78,7 @@ impl Default for EngineConfig {
         EngineConfig {
             cache_dir: None,
             optimize: true,
+            native_capabilities: true,
         }
     }
 }
@@ -159,6 +165,8 @@ pub(crate) struct StepState {
     /// Whether the module's `progress` calls reach the observer; in a per-item step the
     /// host reports progress itself (items done of items total).
     guest_progress: bool,
+    /// What `premod:native` may touch.
+    native: native::NativeAccess,
 }
 
 impl WasiView for StepState {
@@ -248,6 +256,7 @@ impl Engine {
             artifacts,
             compiles: AtomicU64::new(0),
             artifact_hits: AtomicU64::new(0),
+            native_capabilities: settings.native_capabilities,
             _ticker: ticker,
         })
     }
@@ -311,6 +320,7 @@ impl Engine {
         sockets::udp_create_socket::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
         sockets::ip_name_lookup::add_to_linker::<_, WasiSockets>(l, |s| s.sockets())?;
         bindings::PremoduleItems::add_to_linker::<_, HasSelf<StepState>>(l, |s| s)?;
+        bindings::native::Capabilities::add_to_linker::<_, HasSelf<StepState>>(l, |s| s)?;
         Ok(linker)
     }
 
@@ -448,6 +458,7 @@ impl Engine {
             timeout: limits.timeout,
             cancel,
             guest_progress: true,
+            native_capabilities: self.native_capabilities,
         }
     }
 
@@ -642,6 +653,7 @@ pub(crate) struct StoreSpec {
     timeout: Duration,
     cancel: CancellationToken,
     guest_progress: bool,
+    native_capabilities: bool,
 }
 
 impl StoreSpec {
@@ -698,6 +710,10 @@ impl StoreSpec {
             timeout: self.timeout,
             cancel: self.cancel.clone(),
             guest_progress: self.guest_progress,
+            native: native::NativeAccess {
+                enabled: self.native_capabilities,
+                mounts: self.collection_and_output.then(|| self.mounts.clone()),
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

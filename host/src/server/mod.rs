@@ -57,6 +57,8 @@ pub struct Config {
     pub transform_limits: Limits,
     /// How often live endpoints (SSE) look for changes.
     pub poll: Duration,
+    /// Whether runs started here may use `premod:native` (passed to each worker).
+    pub native_capabilities: bool,
 }
 
 impl Config {
@@ -69,6 +71,7 @@ impl Config {
             workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            native_capabilities: true,
             max_upload: crate::registry::DEFAULT_MAX_SIZE,
             max_json: 1 << 20,
             max_batch: 16 << 20,

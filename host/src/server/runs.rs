@@ -105,7 +105,13 @@ pub async fn create(
         })
         .await?;
     let config = state.config();
-    match crate::runs::spawn_worker(&config.worker_exe, &config.home, run.id, config.workers) {
+    match crate::runs::spawn_worker(
+        &config.worker_exe,
+        &config.home,
+        run.id,
+        config.workers,
+        config.native_capabilities,
+    ) {
         Ok(mut child) => {
             // Reap the worker when it ends, so that it never lingers as a zombie (which would
             // look alive to crash recovery).

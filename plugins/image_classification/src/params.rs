@@ -3,14 +3,10 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::names::NameEncoding;
+pub use premod_unzip::{DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_BYTES, NameEncoding};
 
 /// Default `archive`: the file the platform's reference module unzips.
 pub const DEFAULT_ARCHIVE: &str = "dataset.zip";
-/// Default `max_total_bytes`: 4 GiB of extracted data.
-pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 4 << 30;
-/// Default `max_entries`: files plus folders in the archive.
-pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
 
 /// Accepted keys, in the order the error messages list them.
 pub const KEYS: [&str; 4] = ["archive", "max_total_bytes", "max_entries", "name_encoding"];

@@ -4,17 +4,16 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use premod_sdk::{Error, Result, Summary, TrainContext, dir_list, info, progress};
+use premod_sdk::native::{self, ZipNames, ZipOptions};
+use premod_sdk::{Error, Result, Summary, TrainContext, debug, dir_list, info, progress};
+use premod_unzip::{self as extract, ExtractError, NameEncoding, Options, Stats};
 
-use crate::extract::{self, ExtractError, Options};
 use crate::params::Params;
 
-impl From<ExtractError> for Error {
-    fn from(e: ExtractError) -> Self {
-        match e {
-            ExtractError::InvalidData(m) => Error::InvalidData(m),
-            ExtractError::Io(m) => Error::Io(m),
-        }
+fn module_error(e: ExtractError) -> Error {
+    match e {
+        ExtractError::InvalidData(m) => Error::InvalidData(m),
+        ExtractError::Io(m) | ExtractError::Aborted(m) => Error::Io(m),
     }
 }
 
@@ -63,10 +62,10 @@ pub fn process_for_train(ctx: &TrainContext) -> Result<Summary> {
         max_total_bytes: params.max_total_bytes,
         max_entries: params.max_entries,
         name_encoding: params.name_encoding,
+        // A premodule has one thread; the host's native path uses its own count.
+        threads: 1,
     };
-    let stats = extract::extract(&archive, Path::new(output), &opts, &mut |done, total| {
-        progress(done, total)
-    })?;
+    let stats = extract_archive(&archive, output, &opts)?;
 
     let listing = dir_list(output)?;
     info!("{LOG_PREFIX} Files and directories in {output} :");
@@ -86,6 +85,39 @@ pub fn process_for_train(ctx: &TrainContext) -> Result<Summary> {
             params.archive
         )),
     })
+}
+
+/// Extracts with the host's `premod:native/zip` when it is offered (the same extractor, at
+/// native speed, under the step's limits), else in the sandbox. The log says which ran.
+fn extract_archive(archive: &Path, output: &str, opts: &Options) -> Result<Stats> {
+    let native_opts = ZipOptions {
+        max_total_bytes: opts.max_total_bytes,
+        max_entries: opts.max_entries,
+        names: match opts.name_encoding {
+            NameEncoding::Auto => ZipNames::Auto,
+            NameEncoding::Utf8 => ZipNames::Utf8,
+            NameEncoding::Cp949 => ZipNames::Cp949,
+            NameEncoding::Cp437 => ZipNames::Cp437,
+        },
+    };
+    let archive_path = archive.to_string_lossy();
+    if let Some(s) = native::extract_zip(&archive_path, output, &native_opts)? {
+        debug!("extraction: by the host (premod:native/zip)");
+        return Ok(Stats {
+            entries: s.entries,
+            files: s.files,
+            dirs: s.dirs,
+            bytes: s.bytes,
+        });
+    }
+    debug!("extraction: in the module (host-native extraction is not available)");
+    extract::extract(
+        archive,
+        Path::new(output),
+        opts,
+        &extract::Progress(progress),
+    )
+    .map_err(module_error)
 }
 
 /// Decimal units with one decimal, e.g. `95.1 MB`.
@@ -163,8 +195,20 @@ mod tests {
         let (summary, host) = step.run("{}");
         let summary = summary.unwrap();
         let (c, o) = (step.dir("collection"), step.dir("output"));
+        // Natively there is no host: the module extracts itself, and says so at debug level,
+        // outside the reference module's lines.
+        assert!(host.lines.contains(&(
+            premod_sdk::Level::Debug,
+            "extraction: in the module (host-native extraction is not available)".to_string()
+        )));
+        let info: Vec<&str> = host
+            .lines
+            .iter()
+            .filter(|(level, _)| *level == premod_sdk::Level::Info)
+            .map(|(_, m)| m.as_str())
+            .collect();
         assert_eq!(
-            host.messages(),
+            info,
             [
                 "[hunmin log]  the start line of the function [exec_process]".to_string(),
                 format!("[hunmin log] pm.source_path : {c}"),

@@ -38,6 +38,16 @@ mod glue {
         });
     }
 
+    /// Bindings for the optional host-native capabilities (`wit/native/`, its own package
+    /// and version). Imports only: a component imports what it calls.
+    pub mod native_bindings {
+        wit_bindgen::generate!({
+            path: "wit/native",
+            world: "capabilities",
+            runtime_path: "::premod_sdk::__private::wit_bindgen::rt",
+        });
+    }
+
     /// The generated WIT types.
     pub mod wit {
         pub use super::bindings::premod::premodule::types::*;

@@ -49,7 +49,10 @@
 //! - [`Rule::params`] (serde), [`Batch::json`] / [`Batch::records`], [`Context`] for
 //!   error messages that say what was being done, [`dir_list`] (a sorted listing that
 //!   prints like Python's `os.listdir` list);
-//! - [`testing`]: run your module in `cargo test` and capture its log.
+//! - [`testing`]: run your module in `cargo test` and capture its log;
+//! - [`native`]: optional host-native capabilities (`premod:native`, e.g. ZIP extraction at
+//!   native speed), each with an `Ok(None)` answer when unavailable so the module falls
+//!   back to its own code.
 //!
 //! Natively (not wasm32) [`export!`] expands to a type check only and the log goes to
 //! stderr, or to [`testing::capture`]: the same code is unit-tested with `cargo test`.
@@ -60,6 +63,7 @@ extern crate self as premod_sdk;
 mod context;
 mod error;
 mod host;
+pub mod native;
 pub mod py;
 pub mod testing;
 

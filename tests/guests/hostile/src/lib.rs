@@ -7,6 +7,11 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "premodule" });
 
+/// The optional host-native capabilities, to try them with paths a module must not use.
+mod native {
+    wit_bindgen::generate!({ path: "../../../wit/native", world: "capabilities" });
+}
+
 use exports::premod::premodule::{serve, train};
 use premod::premodule::host;
 use premod::premodule::types::{Batch, Error, Level, ServeContext, Summary, TrainContext};
@@ -20,6 +25,7 @@ use wasi::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags,
 
 const ACTIONS: &[&str] = &[
     "ok",
+    "native_zip",
     "write_collection",
     "read_outside",
     "loop_forever",
@@ -413,6 +419,28 @@ fn echo_context(ctx: &TrainContext) -> Result<Summary, Error> {
     done("echoed")
 }
 
+/// Calls `premod:native/zip.extract` with the `archive` and `destination` params. Success is
+/// reported as `extracted N files`; a refusal as `error::other` with the variant's debug text.
+fn native_zip(params: &Value) -> Result<Summary, Error> {
+    use native::premod::native::zip;
+    let text = |key: &str| {
+        params
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let options = zip::Options {
+        max_total_bytes: num(params, "max_total_bytes", 1 << 30),
+        max_entries: 100_000,
+        name_encoding: zip::NameEncoding::Auto,
+    };
+    match zip::extract(&text("archive"), &text("destination"), options) {
+        Ok(stats) => done(format!("extracted {} files", stats.files)),
+        Err(e) => Err(Error::Other(format!("{e:?}"))),
+    }
+}
+
 impl train::Guest for Hostile {
     fn process_for_train(ctx: TrainContext) -> Result<Summary, Error> {
         let params: Value = serde_json::from_str(&ctx.rule.params)
@@ -480,6 +508,7 @@ impl train::Guest for Hostile {
                 done("reused the fitted state")
             }
             "echo_context" => echo_context(&ctx),
+            "native_zip" => native_zip(&params),
             other => Err(Error::InvalidParams(format!(
                 "unknown action {other:?}; valid actions: {}",
                 ACTIONS.join(", ")

@@ -1,6 +1,10 @@
 //! Safe extraction of a ZIP archive into a folder.
 //!
-//! Plain Rust, no dependency on the WIT bindings, so it is unit-tested natively.
+//! One implementation, two callers: the `image_classification` premodule runs it inside the
+//! sandbox (every file operation is a WASI call the host checks), and premod's optional
+//! host-native capability `premod:native/zip` runs the same code in the host process, where
+//! [`Hooks`] charge the step's output quota and check its deadline before every file, folder
+//! and buffer written. Plain Rust, no WIT bindings, unit-tested natively.
 //!
 //! Two passes over the central directory:
 //!
@@ -45,6 +49,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use zip::CompressionMethod;
 use zip::ZipReadOptions;
@@ -52,9 +57,17 @@ use zip::read::Config;
 use zip::result::ZipError;
 use zip::unstable::read::ZipIterable;
 
-use crate::names::{NameEncoding, decode_cp437, decode_name, py_repr};
-use crate::params::{DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_BYTES};
-use crate::seekbuf::SeekBufReader;
+pub mod names;
+pub mod seekbuf;
+
+pub use names::NameEncoding;
+use names::{decode_cp437, decode_name, py_repr};
+use seekbuf::SeekBufReader;
+
+/// Default `max_total_bytes`: 4 GiB of extracted data.
+pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 4 << 30;
+/// Default `max_entries`: files plus folders in the archive.
+pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
 
 /// Size of the copy buffer: one read/write host call per 256 KiB at most.
 pub const COPY_BUFFER: usize = 256 * 1024;
@@ -76,6 +89,10 @@ pub struct Options {
     pub max_entries: u64,
     /// How names without the UTF-8 flag are decoded.
     pub name_encoding: NameEncoding,
+    /// Threads that inflate and write files at once (1: this thread only, as inside a
+    /// premodule, where there are no threads). Validation and folders always run first, on
+    /// the calling thread; the result and every error are the same for any value.
+    pub threads: usize,
 }
 
 impl Default for Options {
@@ -84,6 +101,7 @@ impl Default for Options {
             max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
             max_entries: DEFAULT_MAX_ENTRIES,
             name_encoding: NameEncoding::Auto,
+            threads: 1,
         }
     }
 }
@@ -108,17 +126,58 @@ pub enum ExtractError {
     InvalidData(String),
     /// Reading the archive or writing the output failed.
     Io(String),
+    /// A [`Hooks`] method refused to go on (output quota, deadline, stop request); the
+    /// text is the hook's reason. Nothing more is written.
+    Aborted(String),
 }
 
 impl fmt::Display for ExtractError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExtractError::InvalidData(m) | ExtractError::Io(m) => f.write_str(m),
+            ExtractError::InvalidData(m) | ExtractError::Io(m) | ExtractError::Aborted(m) => {
+                f.write_str(m)
+            }
         }
     }
 }
 
-impl std::error::Error for ExtractError {}
+/// What the caller sees of an extraction while it runs, and where it may stop it.
+///
+/// Inside a premodule every file operation already goes through the host, so the module uses
+/// [`NoHooks`] or [`Progress`]. premod's host-native capability implements these to apply
+/// exactly the accounting the sandbox applies to a module's own writes: one file reservation
+/// per file or folder created, byte reservations before each buffer is written, and the
+/// step's deadline and stop request checked at each of them. With [`Options::threads`] above
+/// 1 they are called from several threads at once.
+pub trait Hooks: Sync {
+    /// `done` of `total` entries extracted; called at most ~102 times.
+    fn progress(&self, _done: u64, _total: u64) {}
+    /// Called before a file or folder is created; an error stops the extraction.
+    fn reserve_entry(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Gives back a reservation whose file or folder was not created (it existed already
+    /// or creation failed).
+    fn release_entry(&self) {}
+    /// Called before `n` bytes are written; an error stops the extraction.
+    fn reserve_bytes(&self, _n: u64) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Hooks that only report progress.
+pub struct Progress<F: Fn(u64, u64) + Sync>(pub F);
+
+impl<F: Fn(u64, u64) + Sync> Hooks for Progress<F> {
+    fn progress(&self, done: u64, total: u64) {
+        (self.0)(done, total)
+    }
+}
+
+/// Hooks that do nothing.
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
 
 /// One validated entry, in central-directory order.
 struct Planned {
@@ -129,30 +188,24 @@ struct Planned {
     declared_size: u64,
 }
 
-/// Extracts `archive` into `out_dir`, calling `progress(done, total)` at most ~102 times.
+/// Extracts `archive` into `out_dir`, telling `hooks` about progress, entries and bytes.
 ///
-/// Nothing is written unless every entry passes validation. On an error during extraction
-/// the partly written file is removed; files already extracted stay.
+/// Nothing is written unless every entry passes validation. Folders are then made in archive
+/// order on this thread, and files are inflated and written by [`Options::threads`] threads,
+/// each taking a contiguous run of entries. On an error the partly written file is removed
+/// and the error of the earliest failing entry is returned (the same one whatever the
+/// thread count); files already extracted stay.
 pub fn extract(
     archive: &Path,
     out_dir: &Path,
     opts: &Options,
-    progress: &mut dyn FnMut(u64, u64),
+    hooks: &dyn Hooks,
 ) -> Result<Stats, ExtractError> {
     let archive_name = archive
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| archive.display().to_string());
-    let open = |what: &str| {
-        File::open(archive).map_err(|e| {
-            ExtractError::Io(format!("cannot open {} ({what}): {e}", archive.display()))
-        })
-    };
-    let meta_reader = SeekBufReader::with_capacity(META_BUFFER, open("central directory")?);
-    let mut body_reader = SeekBufReader::with_capacity(COPY_BUFFER, open("entry data")?);
-
-    let mut zip = ZipIterable::try_new(meta_reader, Config::default())
-        .map_err(|e| archive_error(&archive_name, e))?;
+    let mut zip = open_archive(archive, &archive_name)?;
     let declared_entries = zip.len() as u64;
     if declared_entries > opts.max_entries {
         return Err(ExtractError::InvalidData(format!(
@@ -165,69 +218,275 @@ pub fn extract(
     // Pass 1: validate everything, write nothing.
     let files = zip.files().map_err(|e| archive_error(&archive_name, e))?;
     let plan = plan_entries(files, opts, &archive_name)?;
+    drop(zip);
     let total = plan.len() as u64;
 
-    // Pass 2: extract.
-    progress(0, total);
-    let step = (total / 100).max(1);
+    // Pass 2: folders, in archive order, on this thread.
+    hooks.progress(0, total);
+    let progress = Counter {
+        done: AtomicU64::new(0),
+        total,
+        step: (total / 100).max(1),
+    };
     let mut stats = Stats {
         entries: total,
         ..Stats::default()
     };
     let mut created: HashSet<Box<str>> = HashSet::new();
-    let mut buf = vec![0u8; COPY_BUFFER];
-    let files = zip.files().map_err(|e| archive_error(&archive_name, e))?;
-    let mut done: u64 = 0;
     for (index, planned) in plan.iter().enumerate() {
-        let label = || label(index, &planned.path, planned.is_dir);
-        let entry = match files.next() {
-            Some(Ok(entry)) if entry.header_start() == planned.header_start => entry,
-            Some(Err(e)) => return Err(entry_error(&label(), e)),
-            _ => {
-                return Err(ExtractError::InvalidData(format!(
-                    "{archive_name} changed while it was being extracted ({})",
-                    label()
-                )));
-            }
+        let folder = match (planned.is_dir, planned.path.rfind('/')) {
+            (true, _) => &planned.path[..],
+            (false, Some(pos)) => &planned.path[..pos],
+            (false, None) => continue,
         };
+        ensure_dir(out_dir, folder, &mut created, hooks).map_err(|e| {
+            dir_error(
+                &label(index, &planned.path, planned.is_dir),
+                out_dir,
+                folder,
+                e,
+            )
+        })?;
         if planned.is_dir {
-            ensure_dir(out_dir, &planned.path, &mut created)
-                .map_err(|e| io_error(&label(), out_dir, &planned.path, e))?;
             stats.dirs += 1;
-        } else {
-            if let Some(pos) = planned.path.rfind('/') {
-                ensure_dir(out_dir, &planned.path[..pos], &mut created)
-                    .map_err(|e| io_error(&label(), out_dir, &planned.path[..pos], e))?;
+            progress.one_more(hooks);
+        }
+    }
+
+    // Pass 3: files, on `threads` threads, each a contiguous run of entries of about the
+    // same declared size.
+    let job = FileJob {
+        archive,
+        archive_name: &archive_name,
+        out_dir,
+        plan: &plan,
+        opts,
+        hooks,
+        written: AtomicU64::new(0),
+        failed: AtomicBool::new(false),
+        progress: &progress,
+    };
+    let runs = split_files(&plan, opts.threads.max(1));
+    let results: Vec<Result<(u64, u64), (usize, ExtractError)>> = if runs.len() <= 1 {
+        runs.into_iter().map(|run| job.extract_run(run)).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = runs
+                .into_iter()
+                .map(|run| {
+                    let job = &job;
+                    scope.spawn(move || job.extract_run(run))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err((
+                            usize::MAX,
+                            ExtractError::Io("an extraction thread panicked".into()),
+                        ))
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut first_error: Option<(usize, ExtractError)> = None;
+    for result in results {
+        match result {
+            Ok((files, bytes)) => {
+                stats.files += files;
+                stats.bytes += bytes;
             }
-            let target = out_dir.join(&*planned.path);
-            let mut out = OpenOptions::new()
+            Err((index, e)) => {
+                if first_error.as_ref().is_none_or(|(i, _)| index < *i) {
+                    first_error = Some((index, e));
+                }
+            }
+        }
+    }
+    match first_error {
+        Some((_, e)) => Err(e),
+        None => Ok(stats),
+    }
+}
+
+fn open_archive(
+    archive: &Path,
+    archive_name: &str,
+) -> Result<ZipIterable<SeekBufReader<File>>, ExtractError> {
+    let file = File::open(archive)
+        .map_err(|e| ExtractError::Io(format!("cannot open {}: {e}", archive.display())))?;
+    ZipIterable::try_new(
+        SeekBufReader::with_capacity(META_BUFFER, file),
+        Config::default(),
+    )
+    .map_err(|e| archive_error(archive_name, e))
+}
+
+/// Entries done, reported through the hooks about a hundred times in all.
+struct Counter {
+    done: AtomicU64,
+    total: u64,
+    step: u64,
+}
+
+impl Counter {
+    fn one_more(&self, hooks: &dyn Hooks) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if done.is_multiple_of(self.step) || done == self.total {
+            hooks.progress(done, self.total);
+        }
+    }
+}
+
+/// Contiguous runs of plan indices holding files, about `threads` of them, balanced by
+/// declared size (each file also counts as 4 KiB, for its creation).
+fn split_files(plan: &[Planned], threads: usize) -> Vec<std::ops::Range<usize>> {
+    let weight = |p: &Planned| if p.is_dir { 0 } else { p.declared_size + 4096 };
+    let total: u64 = plan.iter().map(weight).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let share = total.div_ceil(threads as u64);
+    let mut runs = Vec::with_capacity(threads);
+    let (mut start, mut acc) = (0, 0u64);
+    for (i, p) in plan.iter().enumerate() {
+        acc += weight(p);
+        if acc >= share && runs.len() + 1 < threads {
+            runs.push(start..i + 1);
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < plan.len() {
+        runs.push(start..plan.len());
+    }
+    runs
+}
+
+/// What every file-writing thread shares.
+struct FileJob<'a> {
+    archive: &'a Path,
+    archive_name: &'a str,
+    out_dir: &'a Path,
+    plan: &'a [Planned],
+    opts: &'a Options,
+    hooks: &'a dyn Hooks,
+    /// Bytes written by every thread, against `max_total_bytes`.
+    written: AtomicU64,
+    /// Set on the first error: the other threads stop at their next entry.
+    failed: AtomicBool,
+    progress: &'a Counter,
+}
+
+impl FileJob<'_> {
+    /// Extracts the files among `run`; on failure, the entry index and the error.
+    fn extract_run(
+        &self,
+        run: std::ops::Range<usize>,
+    ) -> Result<(u64, u64), (usize, ExtractError)> {
+        let r = self.try_run(run);
+        if r.is_err() {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn try_run(&self, run: std::ops::Range<usize>) -> Result<(u64, u64), (usize, ExtractError)> {
+        let at_start = |e| (run.start, e);
+        let mut zip = open_archive(self.archive, self.archive_name).map_err(at_start)?;
+        let body = File::open(self.archive).map_err(|e| {
+            at_start(ExtractError::Io(format!(
+                "cannot open {}: {e}",
+                self.archive.display()
+            )))
+        })?;
+        let mut body_reader = SeekBufReader::with_capacity(COPY_BUFFER, body);
+        let mut buf = vec![0u8; COPY_BUFFER];
+        let (mut files_done, mut bytes_done) = (0u64, 0u64);
+        let files = zip
+            .files()
+            .map_err(|e| at_start(archive_error(self.archive_name, e)))?;
+        let mut seen = 0;
+        for (index, entry) in files.enumerate().take(run.end) {
+            seen = index + 1;
+            if index < run.start {
+                continue;
+            }
+            let planned = &self.plan[index];
+            if planned.is_dir {
+                continue;
+            }
+            if self.failed.load(Ordering::Relaxed) {
+                // Another thread failed first; its error is the one reported.
+                return Err((usize::MAX, ExtractError::Aborted("stopped".into())));
+            }
+            let label = || label(index, &planned.path, planned.is_dir);
+            let entry = match entry {
+                Ok(entry) if entry.header_start() == planned.header_start => entry,
+                Err(e) => return Err((index, entry_error(&label(), e))),
+                Ok(_) => {
+                    return Err((
+                        index,
+                        ExtractError::InvalidData(format!(
+                            "{} changed while it was being extracted ({})",
+                            self.archive_name,
+                            label()
+                        )),
+                    ));
+                }
+            };
+            let target = self.out_dir.join(&*planned.path);
+            self.hooks
+                .reserve_entry()
+                .map_err(|why| (index, ExtractError::Aborted(why)))?;
+            let mut out = match OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&target)
-                .map_err(|e| io_error(&label(), out_dir, &planned.path, e))?;
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    self.hooks.release_entry();
+                    return Err((index, io_error(&label(), self.out_dir, &planned.path, e)));
+                }
+            };
             let mut reader = entry
                 .with_reader(&mut body_reader, ZipReadOptions::new())
-                .map_err(|e| entry_error(&label(), e))?;
-            let budget = opts.max_total_bytes - stats.bytes;
-            let copied = copy_capped(&mut reader, &mut out, &mut buf, budget);
+                .map_err(|e| (index, entry_error(&label(), e)))?;
+            let max = self.opts.max_total_bytes;
+            let copied = copy_capped(&mut reader, &mut out, &mut buf, u64::MAX, &mut |n| {
+                if self.written.fetch_add(n, Ordering::Relaxed) + n > max {
+                    return Err(CopyError::OverBudget);
+                }
+                self.hooks.reserve_bytes(n).map_err(CopyError::Aborted)
+            });
             drop(reader);
             let copied = match copied {
                 Ok(n) => n,
                 Err(e) => {
                     drop(out);
                     let _ = fs::remove_file(&target);
-                    return Err(copy_error(e, &label(), planned, opts, out_dir));
+                    let e = copy_error(e, &label(), planned, self.opts, self.out_dir);
+                    return Err((index, e));
                 }
             };
-            stats.bytes += copied;
-            stats.files += 1;
+            bytes_done += copied;
+            files_done += 1;
+            self.progress.one_more(self.hooks);
         }
-        done += 1;
-        if done.is_multiple_of(step) || done == total {
-            progress(done, total);
+        if seen < run.end {
+            return Err((
+                seen,
+                ExtractError::InvalidData(format!(
+                    "{} changed while it was being extracted (it now has {seen} entries)",
+                    self.archive_name
+                )),
+            ));
         }
+        Ok((files_done, bytes_done))
     }
-    Ok(stats)
 }
 
 /// Pass 1: decodes and validates every central-directory entry.
@@ -454,8 +713,26 @@ impl NameTable {
     }
 }
 
+/// Why a folder could not be made.
+enum DirError {
+    Io(io::Error),
+    Aborted(String),
+}
+
+fn dir_error(label: &str, out_dir: &Path, rel: &str, e: DirError) -> ExtractError {
+    match e {
+        DirError::Io(e) => io_error(label, out_dir, rel, e),
+        DirError::Aborted(why) => ExtractError::Aborted(why),
+    }
+}
+
 /// Creates `out/rel` and its missing parents, remembering what exists.
-fn ensure_dir(out: &Path, rel: &str, created: &mut HashSet<Box<str>>) -> io::Result<()> {
+fn ensure_dir(
+    out: &Path,
+    rel: &str,
+    created: &mut HashSet<Box<str>>,
+    hooks: &dyn Hooks,
+) -> Result<(), DirError> {
     if rel.is_empty() || created.contains(rel) {
         return Ok(());
     }
@@ -469,17 +746,23 @@ fn ensure_dir(out: &Path, rel: &str, created: &mut HashSet<Box<str>>) -> io::Res
             continue;
         }
         let dir = out.join(prefix);
+        hooks.reserve_entry().map_err(DirError::Aborted)?;
         match fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if !fs::symlink_metadata(&dir)?.is_dir() {
-                    return Err(io::Error::new(
+                hooks.release_entry();
+                let meta = fs::symlink_metadata(&dir).map_err(DirError::Io)?;
+                if !meta.is_dir() {
+                    return Err(DirError::Io(io::Error::new(
                         io::ErrorKind::AlreadyExists,
                         "it already exists and is not a folder",
-                    ));
+                    )));
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                hooks.release_entry();
+                return Err(DirError::Io(e));
+            }
         }
         created.insert(prefix.into());
     }
@@ -495,16 +778,20 @@ pub enum CopyError {
     Write(io::Error),
     /// More than the budget came out of the reader.
     OverBudget,
+    /// The `reserve` callback refused the next write.
+    Aborted(String),
 }
 
 /// Streams `reader` into `writer` through `buf`, failing with [`CopyError::OverBudget`] as
 /// soon as more than `budget` bytes come out (nothing past the budget is written). Reads
-/// until the reader reports end of data, so the zip crate's CRC check runs.
+/// until the reader reports end of data, so the zip crate's CRC check runs. `reserve(n)` is
+/// asked before every write of `n` bytes and may refuse it.
 pub fn copy_capped<R: Read + ?Sized, W: Write + ?Sized>(
     reader: &mut R,
     writer: &mut W,
     buf: &mut [u8],
     budget: u64,
+    reserve: &mut dyn FnMut(u64) -> Result<(), CopyError>,
 ) -> Result<u64, CopyError> {
     let mut copied: u64 = 0;
     loop {
@@ -527,6 +814,7 @@ pub fn copy_capped<R: Read + ?Sized, W: Write + ?Sized>(
             return Err(CopyError::OverBudget);
         }
         if filled > 0 {
+            reserve(filled as u64)?;
             writer.write_all(&buf[..filled]).map_err(CopyError::Write)?;
         }
         if eof {
@@ -608,6 +896,7 @@ fn copy_error(
             "{label}: cannot write {}: {e}",
             out_dir.join(&*planned.path).display()
         )),
+        CopyError::Aborted(why) => ExtractError::Aborted(why),
         CopyError::OverBudget => ExtractError::InvalidData(format!(
             "{label}: the data actually inflated passed max_total_bytes = {} bytes, more than \
              the headers declare: a zip bomb or a corrupt archive (raise the `max_total_bytes` \
@@ -618,5 +907,4 @@ fn copy_error(
 }
 
 #[cfg(test)]
-#[path = "extract_tests.rs"]
 mod tests;

@@ -3,7 +3,7 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
@@ -39,7 +39,7 @@ impl Scratch {
     }
 
     fn run(&self, opts: &Options) -> Result<Stats, ExtractError> {
-        extract(&self.archive(), &self.out(), opts, &mut |_, _| {})
+        extract(&self.archive(), &self.out(), opts, &NoHooks)
     }
 
     /// Every path under `out/`, relative, sorted; folders end with `/`.
@@ -139,10 +139,13 @@ fn normal_extraction_is_byte_identical() {
         .entry(Entry::file("dataset/dog/empty.png", Vec::new()))
         .build();
     let s = Scratch::new(&zip);
-    let mut calls = Vec::new();
-    let stats = extract(&s.archive(), &s.out(), &Options::default(), &mut |d, t| {
-        calls.push((d, t))
-    })
+    let calls = std::sync::Mutex::new(Vec::new());
+    let stats = extract(
+        &s.archive(),
+        &s.out(),
+        &Options::default(),
+        &Progress(|d, t| calls.lock().unwrap().push((d, t))),
+    )
     .unwrap();
     assert_eq!(
         stats,
@@ -172,6 +175,7 @@ fn normal_extraction_is_byte_identical() {
         fs::read(s.out().join("dataset/dog/empty.png")).unwrap(),
         b""
     );
+    let calls = calls.into_inner().unwrap();
     assert_eq!(calls.first(), Some(&(0, 6)));
     assert_eq!(calls.last(), Some(&(6, 6)));
     assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0));
@@ -181,12 +185,18 @@ fn normal_extraction_is_byte_identical() {
 fn progress_is_reported_at_most_about_a_hundred_times() {
     let entries = (0..1000).map(|i| Entry::file(format!("d/{i}.txt"), vec![b'x'; 3]));
     let s = Scratch::new(&ZipBuilder::new().entries(entries).build());
-    let mut calls = 0;
-    let stats = extract(&s.archive(), &s.out(), &Options::default(), &mut |_, _| {
-        calls += 1
-    })
+    let calls = AtomicU32::new(0);
+    let stats = extract(
+        &s.archive(),
+        &s.out(),
+        &Options::default(),
+        &Progress(|_, _| {
+            calls.fetch_add(1, Ordering::Relaxed);
+        }),
+    )
     .unwrap();
     assert_eq!(stats.files, 1000);
+    let calls = calls.into_inner();
     assert!(calls <= 102, "{calls} progress calls");
 }
 
@@ -455,6 +465,7 @@ fn actual_bytes_cap_stops_an_endless_reader() {
         &mut sink,
         &mut buf,
         100_000,
+        &mut |_| Ok(()),
     );
     assert!(matches!(r, Err(CopyError::OverBudget)));
     assert!(sink.len() <= 100_000);
@@ -464,6 +475,7 @@ fn actual_bytes_cap_stops_an_endless_reader() {
         &mut sink,
         &mut buf,
         100_000,
+        &mut |_| Ok(()),
     )
     .unwrap();
     assert_eq!((n, sink.len()), (100_000, 100_000));
@@ -638,4 +650,160 @@ fn entries_sharing_a_local_header_are_refused() {
         "{msg}"
     );
     assert!(s.tree().is_empty());
+}
+
+/// Hooks that count what they are asked and refuse past a limit, like the host's quota.
+#[derive(Default)]
+struct Counting {
+    entries: AtomicU64,
+    bytes: AtomicU64,
+    max_entries: Option<u64>,
+    max_bytes: Option<u64>,
+}
+
+impl Counting {
+    fn entries(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+impl Hooks for Counting {
+    fn reserve_entry(&self) -> Result<(), String> {
+        let before = self.entries.fetch_add(1, Ordering::Relaxed);
+        if self.max_entries.is_some_and(|m| before >= m) {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+            return Err("no more files".into());
+        }
+        Ok(())
+    }
+
+    fn release_entry(&self) {
+        self.entries.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn reserve_bytes(&self, n: u64) -> Result<(), String> {
+        let before = self.bytes.fetch_add(n, Ordering::Relaxed);
+        if self.max_bytes.is_some_and(|m| before + n > m) {
+            self.bytes.fetch_sub(n, Ordering::Relaxed);
+            return Err("no more bytes".into());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn hooks_are_charged_for_every_file_folder_and_byte_written() {
+    let zip = ZipBuilder::new()
+        .entry(Entry::dir("top/"))
+        .entry(Entry::file("top/a.txt", b"hello".to_vec()))
+        .entry(Entry::file("implied/deeper/b.txt", vec![b'x'; 1000]))
+        .build();
+    let s = Scratch::new(&zip);
+    let hooks = Counting::default();
+    let stats = extract(&s.archive(), &s.out(), &Options::default(), &hooks).unwrap();
+    // top/, top/a.txt, implied/, implied/deeper/, implied/deeper/b.txt
+    assert_eq!(hooks.entries(), 5);
+    assert_eq!(hooks.bytes(), stats.bytes);
+    assert_eq!(stats.bytes, 1005);
+}
+
+#[test]
+fn a_folder_that_already_exists_gives_its_reservation_back() {
+    let zip = ZipBuilder::new()
+        .entry(Entry::file("d/a.txt", b"a".to_vec()))
+        .build();
+    let s = Scratch::new(&zip);
+    fs::create_dir(s.out().join("d")).unwrap();
+    let hooks = Counting::default();
+    extract(&s.archive(), &s.out(), &Options::default(), &hooks).unwrap();
+    assert_eq!(hooks.entries(), 1, "only the file was created");
+}
+
+#[test]
+fn a_refusing_hook_stops_the_extraction_with_its_reason() {
+    let zip = ZipBuilder::new()
+        .entry(Entry::file("a.txt", b"a".to_vec()))
+        .entry(Entry::file("b.txt", b"b".to_vec()))
+        .entry(Entry::file("c.txt", b"c".to_vec()))
+        .build();
+    let s = Scratch::new(&zip);
+    let hooks = Counting {
+        max_entries: Some(2),
+        ..Counting::default()
+    };
+    let err = extract(&s.archive(), &s.out(), &Options::default(), &hooks).unwrap_err();
+    assert_eq!(err, ExtractError::Aborted("no more files".into()));
+    assert_eq!(s.tree(), ["a.txt", "b.txt"]);
+
+    let s = Scratch::new(&zip);
+    let hooks = Counting {
+        max_bytes: Some(2),
+        ..Counting::default()
+    };
+    let err = extract(&s.archive(), &s.out(), &Options::default(), &hooks).unwrap_err();
+    assert_eq!(err, ExtractError::Aborted("no more bytes".into()));
+    // The refused file is removed, as any file whose copy fails.
+    assert_eq!(s.tree(), ["a.txt", "b.txt"]);
+}
+
+#[test]
+fn several_threads_write_the_same_tree_and_report_the_same_first_error() {
+    let entries: Vec<Entry> = (0..300)
+        .map(|i| {
+            let data = noise(500 + i * 7, i as u32);
+            Entry::file(format!("d/{}/{i}.bin", i % 7), data.clone()).deflated(deflate(&data))
+        })
+        .collect();
+    let zip = ZipBuilder::new().entries(entries.clone()).build();
+    let one = Scratch::new(&zip);
+    let single = one.run(&Options::default()).unwrap();
+    for threads in [2, 3, 8] {
+        let many = Scratch::new(&zip);
+        let hooks = Counting::default();
+        let opts = Options {
+            threads,
+            ..Options::default()
+        };
+        let stats = extract(&many.archive(), &many.out(), &opts, &hooks).unwrap();
+        assert_eq!(stats, single, "{threads} threads");
+        assert_eq!(many.tree(), one.tree());
+        for path in one.tree().iter().filter(|p| !p.ends_with('/')) {
+            assert_eq!(
+                fs::read(many.out().join(path)).unwrap(),
+                fs::read(one.out().join(path)).unwrap()
+            );
+        }
+        assert_eq!(hooks.bytes(), stats.bytes);
+        assert_eq!(
+            hooks.entries(),
+            stats.files + 7 + 1,
+            "files, d/0..d/6 and d/"
+        );
+    }
+
+    // Two corrupt entries, far apart: every thread count names the earlier one.
+    let mut bad = entries;
+    for i in [40, 250] {
+        let data = noise(500, 9);
+        bad[i] = Entry::file(format!("d/bad{i}.bin"), data.clone())
+            .deflated(deflate(&data))
+            .crc32(0x1234_5678);
+    }
+    let zip = ZipBuilder::new().entries(bad).build();
+    for threads in [1, 2, 8] {
+        let s = Scratch::new(&zip);
+        let opts = Options {
+            threads,
+            ..Options::default()
+        };
+        let err = s.run(&opts).unwrap_err();
+        assert!(
+            err.to_string().contains("entry #40 'd/bad40.bin'"),
+            "{threads} threads: {err}"
+        );
+    }
 }
