@@ -266,6 +266,8 @@ async fn health_openapi_and_unknown_routes() {
     let health = api.get("/v1/health").await.expect(StatusCode::OK, None);
     assert_eq!(health["status"], "ok");
     assert_eq!(health["auth_required"], false);
+    assert_eq!(health["native_capabilities"]["version"], "1.0.0");
+    assert_eq!(health["native_capabilities"]["zip"], true);
     let doc = api.get("/openapi.json").await.expect(StatusCode::OK, None);
     assert_eq!(doc["openapi"], "3.1.0");
     api.get("/v1/nothing/here")

@@ -49,7 +49,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use zip::CompressionMethod;
 use zip::ZipReadOptions;
@@ -263,7 +263,7 @@ pub fn extract(
         opts,
         hooks,
         written: AtomicU64::new(0),
-        failed: AtomicBool::new(false),
+        first_failure: AtomicUsize::new(usize::MAX),
         progress: &progress,
     };
     let runs = split_files(&plan, opts.threads.max(1));
@@ -375,8 +375,9 @@ struct FileJob<'a> {
     hooks: &'a dyn Hooks,
     /// Bytes written by every thread, against `max_total_bytes`.
     written: AtomicU64,
-    /// Set on the first error: the other threads stop at their next entry.
-    failed: AtomicBool,
+    /// The lowest entry index that failed so far: a thread stops before any later entry, so
+    /// the earliest failing entry is always found, whatever the threads' timing.
+    first_failure: AtomicUsize,
     progress: &'a Counter,
 }
 
@@ -387,8 +388,8 @@ impl FileJob<'_> {
         run: std::ops::Range<usize>,
     ) -> Result<(u64, u64), (usize, ExtractError)> {
         let r = self.try_run(run);
-        if r.is_err() {
-            self.failed.store(true, Ordering::Relaxed);
+        if let Err((index, _)) = &r {
+            self.first_failure.fetch_min(*index, Ordering::Relaxed);
         }
         r
     }
@@ -418,8 +419,8 @@ impl FileJob<'_> {
             if planned.is_dir {
                 continue;
             }
-            if self.failed.load(Ordering::Relaxed) {
-                // Another thread failed first; its error is the one reported.
+            if self.first_failure.load(Ordering::Relaxed) < index {
+                // An earlier entry failed on another thread; its error is the one reported.
                 return Err((usize::MAX, ExtractError::Aborted("stopped".into())));
             }
             let label = || label(index, &planned.path, planned.is_dir);

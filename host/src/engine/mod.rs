@@ -23,7 +23,7 @@ mod logger;
 mod native;
 mod quota;
 
-pub use check::{API_VERSION, ModuleApi};
+pub use check::{API_VERSION, ModuleApi, NATIVE_VERSION};
 
 use crate::error::{ErrorKind, StepError};
 use crate::limits::Limits;

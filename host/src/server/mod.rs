@@ -232,6 +232,10 @@ async fn health(
         "version": env!("CARGO_PKG_VERSION"),
         "api_version": crate::engine::API_VERSION.to_string(),
         "auth_required": state.config().token.is_some(),
+        "native_capabilities": match state.config().native_capabilities {
+            true => serde_json::json!({ "version": crate::engine::NATIVE_VERSION, "zip": true }),
+            false => serde_json::Value::Null,
+        },
     }))
 }
 
