@@ -496,9 +496,13 @@ fn plan_entries(
     opts: &Options,
     archive_name: &str,
 ) -> Result<Vec<Planned>, ExtractError> {
-    let mut plan = Vec::with_capacity(files.len());
+    // The declared count is only a hint (a zip64 record may claim 2^60 entries): reserve for
+    // a bounded number and grow with the entries actually read, so the host never tries to
+    // allocate what an archive claims.
+    let hint = files.len().min(4096);
+    let mut plan = Vec::with_capacity(hint);
     let mut names = NameTable::default();
-    let mut headers: HashMap<u64, usize> = HashMap::with_capacity(files.len());
+    let mut headers: HashMap<u64, usize> = HashMap::with_capacity(hint);
     let mut declared_total: u64 = 0;
     for (index, entry) in files.enumerate() {
         let entry = entry.map_err(|e| {

@@ -808,3 +808,55 @@ fn several_threads_write_the_same_tree_and_report_the_same_first_error() {
         );
     }
 }
+
+/// `zip` with its end-of-central-directory record replaced by a zip64 one that claims
+/// `entries` entries.
+fn claiming_entries(zip: &[u8], entries: u64) -> Vec<u8> {
+    let eocd = zip.len() - 22;
+    assert_eq!(&zip[eocd..eocd + 4], b"PK\x05\x06", "no comment expected");
+    let cd_size = u32::from_le_bytes(zip[eocd + 12..eocd + 16].try_into().unwrap()) as u64;
+    let cd_offset = u32::from_le_bytes(zip[eocd + 16..eocd + 20].try_into().unwrap()) as u64;
+    let mut out = zip[..eocd].to_vec();
+    let record = out.len() as u64;
+    out.extend_from_slice(b"PK\x06\x06");
+    out.extend_from_slice(&44u64.to_le_bytes());
+    out.extend_from_slice(&45u16.to_le_bytes());
+    out.extend_from_slice(&45u16.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&entries.to_le_bytes());
+    out.extend_from_slice(&entries.to_le_bytes());
+    out.extend_from_slice(&cd_size.to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(b"PK\x06\x07");
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&record.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(b"PK\x05\x06");
+    out.extend_from_slice(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    out.extend_from_slice(&[0xff; 8]);
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+#[test]
+fn a_lying_entry_count_is_an_error_not_an_allocation() {
+    let zip = ZipBuilder::new()
+        .entry(Entry::file("a.txt", b"a".to_vec()))
+        .build();
+    for claimed in [1u64 << 40, 1 << 62, u64::MAX] {
+        let s = Scratch::new(&claiming_entries(&zip, claimed));
+        // A caller that trusts the archive (max_entries = everything) must still get an
+        // error, never an attempt to reserve room for the claimed entries.
+        let opts = Options {
+            max_entries: u64::MAX,
+            ..Options::default()
+        };
+        let r = s.run(&opts);
+        assert!(
+            r.is_err() || r.as_ref().unwrap().files == 1,
+            "{claimed}: {r:?}"
+        );
+        assert!(s.tree().len() <= 1);
+    }
+}
