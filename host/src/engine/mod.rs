@@ -242,6 +242,11 @@ impl Engine {
             true => wasmtime::OptLevel::Speed,
             false => wasmtime::OptLevel::None,
         });
+        // For profiling modules with Linux `perf`: `PREMOD_PERFMAP=1` writes
+        // /tmp/perf-PID.map, which names the module's functions in `perf report`.
+        if std::env::var_os("PREMOD_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = wasmtime::Engine::new(&config)?;
         let linker = Self::linker(&engine)?;
         let artifacts = settings
