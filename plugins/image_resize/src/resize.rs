@@ -1,9 +1,9 @@
 //! The work itself, without bindings: decode, resize, encode; and the folder walk the
 //! single-instance path uses. Unit-tested natively and run natively by the bench.
 
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
-use image::imageops::FilterType;
 use image::{DynamicImage, ImageFormat, ImageReader};
 use std::fs;
 use std::io::{BufWriter, Cursor, Write};
@@ -26,15 +26,23 @@ pub fn resize_bytes(data: &[u8], size: u32) -> Result<(Vec<u8>, ImageFormat), St
     let image = reader
         .decode()
         .map_err(|e| format!("cannot decode the {format:?} image: {e}"))?;
-    let resized = resize_image(&image, size);
+    let resized = resize_image(&image, size)?;
     let mut out = Vec::with_capacity(data.len() / 2);
     encode(&resized, format, &mut out)?;
     Ok((out, format))
 }
 
-fn resize_image(image: &DynamicImage, size: u32) -> DynamicImage {
-    // Resize in the image's own colour type (RGB8 for most photos): no conversion pass.
-    image.resize_exact(size, size, FilterType::Triangle)
+fn resize_image(image: &DynamicImage, size: u32) -> Result<DynamicImage, String> {
+    // Bilinear, in the image's own colour type (RGB8 for most photos): no conversion pass.
+    // `fast_image_resize` has explicit SIMD kernels for wasm `simd128` (and SSE4.1/AVX2
+    // natively); the `image` crate's own resize is scalar `f32` and spent more than half of
+    // the component's time (and a `roundf` call per channel), see BENCHMARKS.md.
+    let mut resized = DynamicImage::new(size, size, image.color());
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    Resizer::new()
+        .resize(image, &mut resized, &options)
+        .map_err(|e| format!("cannot resize the image: {e}"))?;
+    Ok(resized)
 }
 
 fn encode(image: &DynamicImage, format: ImageFormat, out: &mut Vec<u8>) -> Result<(), String> {
@@ -138,6 +146,22 @@ mod tests {
             .write_with_encoder(JpegEncoder::new(&mut out))
             .unwrap();
         out
+    }
+
+    #[test]
+    fn bilinear_keeps_flat_colours_and_the_gradient_direction() {
+        // A flat RGB image stays that colour; a left-to-right ramp stays a ramp.
+        let flat = DynamicImage::ImageRgb8(RgbImage::from_pixel(300, 120, Rgb([10, 200, 30])));
+        let out = resize_image(&flat, 224).unwrap().to_rgb8();
+        assert!(out.pixels().all(|p| *p == Rgb([10, 200, 30])));
+        let ramp = RgbaImage::from_fn(512, 64, |x, _| Rgba([(x / 2) as u8, 0, 0, 255]));
+        let out = resize_image(&DynamicImage::ImageRgba8(ramp), 224)
+            .unwrap()
+            .to_rgba8();
+        let row: Vec<u8> = (0..224).map(|x| out.get_pixel(x, 100).0[0]).collect();
+        assert!(row.windows(2).all(|w| w[0] <= w[1]), "{row:?}");
+        assert!(row[0] < 5 && row[223] > 250, "{row:?}");
+        assert!(out.pixels().all(|p| p.0[3] == 255));
     }
 
     #[test]
