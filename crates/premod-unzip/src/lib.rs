@@ -262,7 +262,7 @@ pub fn extract(
         plan: &plan,
         opts,
         hooks,
-        written: AtomicU64::new(0),
+        written: ByteBudget::new(opts.max_total_bytes),
         first_failure: AtomicUsize::new(usize::MAX),
         progress: &progress,
     };
@@ -374,7 +374,7 @@ struct FileJob<'a> {
     opts: &'a Options,
     hooks: &'a dyn Hooks,
     /// Bytes written by every thread, against `max_total_bytes`.
-    written: AtomicU64,
+    written: ByteBudget,
     /// The lowest entry index that failed so far: a thread stops before any later entry, so
     /// the earliest failing entry is always found, whatever the threads' timing.
     first_failure: AtomicUsize,
@@ -456,11 +456,8 @@ impl FileJob<'_> {
             let mut reader = entry
                 .with_reader(&mut body_reader, ZipReadOptions::new())
                 .map_err(|e| (index, entry_error(&label(), e)))?;
-            let max = self.opts.max_total_bytes;
-            let copied = copy_capped(&mut reader, &mut out, &mut buf, u64::MAX, &mut |n| {
-                if self.written.fetch_add(n, Ordering::Relaxed) + n > max {
-                    return Err(CopyError::OverBudget);
-                }
+            let copied = copy_capped(&mut reader, &mut out, &mut buf, &mut |n| {
+                self.written.reserve(n)?;
                 self.hooks.reserve_bytes(n).map_err(CopyError::Aborted)
             });
             drop(reader);
@@ -781,21 +778,43 @@ pub enum CopyError {
     Read(io::Error),
     /// Writing failed.
     Write(io::Error),
-    /// More than the budget came out of the reader.
+    /// More than the [`ByteBudget`] came out of the reader.
     OverBudget,
     /// The `reserve` callback refused the next write.
     Aborted(String),
 }
 
-/// Streams `reader` into `writer` through `buf`, failing with [`CopyError::OverBudget`] as
-/// soon as more than `budget` bytes come out (nothing past the budget is written). Reads
-/// until the reader reports end of data, so the zip crate's CRC check runs. `reserve(n)` is
-/// asked before every write of `n` bytes and may refuse it.
+/// The actual bytes an extraction may write, shared by its threads: headers can lie about
+/// sizes, so the bytes that really come out of the inflater are counted too.
+pub struct ByteBudget {
+    written: AtomicU64,
+    max: u64,
+}
+
+impl ByteBudget {
+    pub fn new(max: u64) -> Self {
+        ByteBudget {
+            written: AtomicU64::new(0),
+            max,
+        }
+    }
+
+    /// Takes `n` more bytes, or fails with [`CopyError::OverBudget`] past the maximum.
+    pub fn reserve(&self, n: u64) -> Result<(), CopyError> {
+        if self.written.fetch_add(n, Ordering::Relaxed) + n > self.max {
+            return Err(CopyError::OverBudget);
+        }
+        Ok(())
+    }
+}
+
+/// Streams `reader` into `writer` through `buf`, asking `reserve(n)` before every write of
+/// `n` bytes (a refusal ends the copy; nothing refused is written). Reads until the reader
+/// reports end of data, so the zip crate's CRC check runs.
 pub fn copy_capped<R: Read + ?Sized, W: Write + ?Sized>(
     reader: &mut R,
     writer: &mut W,
     buf: &mut [u8],
-    budget: u64,
     reserve: &mut dyn FnMut(u64) -> Result<(), CopyError>,
 ) -> Result<u64, CopyError> {
     let mut copied: u64 = 0;
@@ -815,9 +834,6 @@ pub fn copy_capped<R: Read + ?Sized, W: Write + ?Sized>(
             }
         }
         copied += filled as u64;
-        if copied > budget {
-            return Err(CopyError::OverBudget);
-        }
         if filled > 0 {
             reserve(filled as u64)?;
             writer.write_all(&buf[..filled]).map_err(CopyError::Write)?;

@@ -460,22 +460,22 @@ fn actual_bytes_cap_stops_an_endless_reader() {
     // actual-bytes cap can only trip if that check goes away; test the cap on its own.
     let mut buf = vec![0u8; 4096];
     let mut sink = Vec::new();
+    let budget = ByteBudget::new(100_000);
     let r = copy_capped(
         &mut io::repeat(7).take(1_000_000),
         &mut sink,
         &mut buf,
-        100_000,
-        &mut |_| Ok(()),
+        &mut |n| budget.reserve(n),
     );
     assert!(matches!(r, Err(CopyError::OverBudget)));
     assert!(sink.len() <= 100_000);
     let mut sink = Vec::new();
+    let budget = ByteBudget::new(100_000);
     let n = copy_capped(
         &mut io::repeat(7).take(100_000),
         &mut sink,
         &mut buf,
-        100_000,
-        &mut |_| Ok(()),
+        &mut |n| budget.reserve(n),
     )
     .unwrap();
     assert_eq!((n, sink.len()), (100_000, 100_000));
