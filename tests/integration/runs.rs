@@ -206,6 +206,33 @@ fn the_seed_model_runs_to_completion_with_the_seed_log() {
 }
 
 #[test]
+fn native_capabilities_off_reaches_the_background_worker() {
+    let env = Env::new();
+    env.model("seed", &[("image_classification_premodule", json!({}))]);
+    let log_of = |args: &[&str]| {
+        let id = ok_json(&premod(&env.home, args))["id"].as_i64().unwrap();
+        let run = env.wait_for(id, |r| {
+            r["status"] == "completed" || r["status"] == "failed"
+        });
+        assert_eq!(run["status"], "completed", "{run}");
+        std::fs::read_to_string(run["steps"][0]["log"].as_str().unwrap()).unwrap()
+    };
+    // The default: the module asks the host, which extracts natively.
+    let on = log_of(&["run", "seed", "--json"]);
+    assert!(on.contains("premod:native/zip extracted"), "{on}");
+    // Off on the command line: the worker process started for the run is off too, and the
+    // module extracts in its sandbox.
+    let off = log_of(&["--native-capabilities", "off", "run", "seed", "--json"]);
+    assert!(!off.contains("premod:native/zip"), "{off}");
+    assert!(off.contains("extraction: in the module"), "{off}");
+
+    let bad = premod(&env.home, &["--native-capabilities", "maybe", "runs"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("expected `on` or `off`"), "{stderr}");
+}
+
+#[test]
 fn rules_chain_through_input_and_a_failing_rule_stops_the_chain() {
     let env = Env::new();
     env.model(
